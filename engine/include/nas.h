@@ -1,0 +1,411 @@
+/*
+ * nas.h — the one public C header of the nasrun engine.
+ *
+ * Tutorial
+ * --------
+ * A network is a DAG of nodes. Node 0 is the input; every other node applies an
+ * op (conv, bn, relu, add, ...) to the outputs of earlier nodes. Shapes are per
+ * sample: {C,H,W} for images, {F} for vectors. Building a graph runs shape
+ * inference node by node, so a bad node is rejected at the call that adds it,
+ * with a message that names the node, the op and the rule that failed.
+ *
+ *     nas_error err;
+ *     int64_t in[3] = {1, 28, 28};
+ *     nas_graph *g = nas_graph_new(3, in, &err);
+ *     nas_attr conv[] = { NAS_ATTR_INT("out", 32), NAS_ATTR_INT("k", 3) };
+ *     int c = nas_graph_add(g, "conv", NULL, 0, conv, 2, &err);  // input: last node
+ *     nas_graph_add(g, "relu", NULL, 0, NULL, 0, &err);
+ *     nas_graph_add(g, "gap", NULL, 0, NULL, 0, &err);
+ *     nas_attr lin[] = { NAS_ATTR_INT("out", 10) };
+ *     nas_graph_add(g, "linear", NULL, 0, lin, 1, &err);
+ *     printf("%lld params, %lld MACs\n", (long long)nas_graph_params(g),
+ *            (long long)nas_graph_flops(g));
+ *
+ *     nas_model *m;                                   // engine/torch
+ *     nas_model_opts mo = nas_model_opts_default();
+ *     if (nas_model_new(g, &mo, &m, &err) != NAS_OK) puts(err.msg);
+ *
+ * Building a graph (engine/core) is separate from running it (engine/torch).
+ * FLOPs are multiply-accumulates (MACs) of conv and linear layers (bias adds,
+ * element-wise ops, pooling and batch norm count zero), as in fvcore and the
+ * NAS-Bench-201 tables.
+ *
+ * Conventions
+ * -----------
+ * - Every function that can fail returns nas_status (or -1 / NULL) and writes a
+ *   message into a caller-owned nas_error (which may be NULL to ignore it).
+ * - Ownership is stated on every function. `_free` functions accept NULL.
+ * - No function aborts or exits the process. Functions in engine/torch are
+ *   noexcept: every C++ exception becomes a status plus message.
+ */
+#ifndef NAS_H
+#define NAS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NAS_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum nas_status {
+  NAS_OK = 0,
+  NAS_EINVAL,     /* bad argument, unknown op/attribute, bad spec */
+  NAS_EGRAPH,     /* the graph breaks a rule: shapes, cycle, arity */
+  NAS_ENOMEM,     /* out of memory (host or device) */
+  NAS_EIO,        /* a file is missing, unreadable or corrupt */
+  NAS_ENUMERIC,   /* training diverged: NaN or Inf loss */
+  NAS_EDEVICE,    /* device not available (e.g. cuda on a CPU-only build) */
+  NAS_EINTERRUPT, /* stopped by nas_interrupt() (SIGINT) */
+  NAS_ETORCH      /* any other libtorch error */
+} nas_status;
+
+typedef struct nas_error {
+  nas_status status;
+  char msg[512];
+} nas_error;
+
+/* Static string naming a status ("graph error", ...). */
+const char *nas_status_name(nas_status s);
+
+/* Interrupt flag: async-signal-safe to set. Long-running calls (training,
+ * evaluation, latency) check it between steps and return NAS_EINTERRUPT. */
+void nas_interrupt(void);
+void nas_interrupt_clear(void);
+int nas_interrupted(void);
+
+/* ------------------------------------------------------------------------ */
+/* Attributes                                                                */
+/* ------------------------------------------------------------------------ */
+
+typedef enum nas_attr_kind {
+  NAS_ATTR_KIND_INT = 1, /* integer; booleans are 0/1 ints */
+  NAS_ATTR_KIND_FLOAT,   /* double */
+  NAS_ATTR_KIND_STR      /* string: padding = "same" | "valid" */
+} nas_attr_kind;
+
+/* One key = value pair given to nas_graph_add. Strings are borrowed for the
+ * duration of the call only. */
+typedef struct nas_attr {
+  const char *key;
+  nas_attr_kind kind;
+  int64_t i;
+  double f;
+  const char *s;
+} nas_attr;
+
+#define NAS_ATTR_INT(k, v) {(k), NAS_ATTR_KIND_INT, (v), 0.0, NULL}
+#define NAS_ATTR_FLOAT(k, v) {(k), NAS_ATTR_KIND_FLOAT, 0, (v), NULL}
+#define NAS_ATTR_STR(k, v) {(k), NAS_ATTR_KIND_STR, 0, 0.0, (v)}
+
+/* ------------------------------------------------------------------------ */
+/* Ops (the op table, engine/core/ops.c)                                     */
+/* ------------------------------------------------------------------------ */
+
+#define NAS_MAX_DIMS 3
+#define NAS_MAX_INPUTS 16
+
+/* Op codes. NAS_OP_INPUT is node 0 only. Order is part of the ABI. */
+typedef enum nas_op {
+  NAS_OP_INPUT = 0,
+  NAS_OP_CONV,     /* out, k, [stride=1, padding="same", dilation=1, groups=1, bias=1] */
+  NAS_OP_SEP_CONV, /* out, k, [stride=1, padding="same", bias=0]: depthwise kxk + pointwise 1x1 */
+  NAS_OP_DIL_CONV, /* out, k, [stride=1, padding="same", dilation=2, bias=0]: dilated depthwise + pointwise */
+  NAS_OP_LINEAR,   /* out, [bias=1]; input must be {F} */
+  NAS_OP_BN,       /* [affine=1, eps=1e-5, momentum=0.1]; input {C,H,W} or {F} */
+  NAS_OP_RELU,
+  NAS_OP_RELU6,
+  NAS_OP_SIGMOID,
+  NAS_OP_HSWISH,
+  NAS_OP_MAXPOOL,  /* k, [stride=k, padding=0] */
+  NAS_OP_AVGPOOL,  /* k, [stride=k, padding=0]; padded cells are not counted */
+  NAS_OP_GAP,      /* {C,H,W} -> {C} */
+  NAS_OP_FLATTEN,  /* {C,H,W} -> {C*H*W} */
+  NAS_OP_DROPOUT,  /* [p=0.5] */
+  NAS_OP_IDENTITY,
+  NAS_OP_ZERO,     /* [stride=1]: zeros of the input's shape (spatially strided) */
+  NAS_OP_ADD,      /* 2+ inputs of equal shape */
+  NAS_OP_CONCAT,   /* 2+ inputs, joined on channels (dim 0 of the per-sample shape) */
+  NAS_OP_MUL,      /* 2 inputs: a * b, b of a's shape or {C} broadcast over H,W (squeeze-excite) */
+  NAS_OP_COUNT
+} nas_op;
+
+/* Static name of an op ("conv"), or NULL when out of range. */
+const char *nas_op_name(nas_op op);
+/* Op code for a name, or -1 when unknown. */
+int nas_op_lookup(const char *name);
+/* Attribute schema of an op: number of keys, and key i's name, kind, whether
+ * it is required, and its default (meaningless when required). Static strings. */
+int nas_op_attr_count(nas_op op);
+const char *nas_op_attr_key(nas_op op, int i);
+nas_attr_kind nas_op_attr_kind(nas_op op, int i);
+int nas_op_attr_required(nas_op op, int i);
+/* Arity: min and max number of inputs (max may be NAS_MAX_INPUTS). */
+int nas_op_min_inputs(nas_op op);
+int nas_op_max_inputs(nas_op op);
+
+/* ------------------------------------------------------------------------ */
+/* Graph (engine/core/graph.c)                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nas_graph nas_graph;
+
+/* New graph whose node 0 is the input with per-sample shape dims[0..ndim).
+ * ndim is 1 ({F}) or 3 ({C,H,W}); every dim > 0. Returns NULL on error.
+ * The caller owns the graph: release with nas_graph_free. */
+nas_graph *nas_graph_new(int ndim, const int64_t *dims, nas_error *err);
+void nas_graph_free(nas_graph *g);
+/* Deep copy; caller owns it. NULL on out-of-memory. */
+nas_graph *nas_graph_clone(const nas_graph *g);
+
+/* Appends a node and runs its shape rule. inputs are ids of earlier nodes;
+ * ninputs == 0 means "the last node added" (the input node for the first op).
+ * attrs are checked against the op's schema: an unknown key, a wrong kind, a
+ * missing required key or a bad value is an error. Returns the new node id
+ * (>= 1), or -1 with err set; on error the graph is unchanged. */
+int nas_graph_add(nas_graph *g, const char *op, const int *inputs, int ninputs,
+                  const nas_attr *attrs, int nattrs, nas_error *err);
+
+/* A whole graph from node descriptions in any order (as read from JSON):
+ * node i+1 is descs[i]; inputs may name any node id 0..n, so forward
+ * references are allowed; a cycle is an error naming the nodes on it.
+ * output < 0 means the last node. Returns NULL with err set on error. */
+typedef struct nas_node_desc {
+  const char *op;
+  const int *inputs;
+  int ninputs; /* explicit: 0 is an error here unless the op takes none */
+  const nas_attr *attrs;
+  int nattrs;
+} nas_node_desc;
+nas_graph *nas_graph_from_desc(int ndim, const int64_t *dims,
+                               const nas_node_desc *descs, int n, int output,
+                               nas_error *err);
+
+/* The output node: the last node added unless set. */
+int nas_graph_output(const nas_graph *g);
+nas_status nas_graph_set_output(nas_graph *g, int node, nas_error *err);
+
+/* Number of nodes, including the input node 0. */
+int nas_graph_node_count(const nas_graph *g);
+nas_op nas_graph_node_op(const nas_graph *g, int node);
+int nas_graph_node_ninputs(const nas_graph *g, int node);
+int nas_graph_node_input(const nas_graph *g, int node, int i);
+/* Output shape of a node; returns ndim, fills dims[0..ndim). */
+int nas_graph_node_shape(const nas_graph *g, int node, int64_t dims[NAS_MAX_DIMS]);
+/* Resolved attribute value (defaults filled in) by schema index or key.
+ * padding is an int: -1 means "same". Unknown key: returns 0. */
+int64_t nas_graph_node_int(const nas_graph *g, int node, const char *key);
+double nas_graph_node_float(const nas_graph *g, int node, const char *key);
+/* Params / MACs of one node. */
+int64_t nas_graph_node_params(const nas_graph *g, int node);
+int64_t nas_graph_node_flops(const nas_graph *g, int node);
+
+/* Whole-graph costs, analytic, from the IR alone. */
+int64_t nas_graph_params(const nas_graph *g);      /* trainable parameters */
+int64_t nas_graph_flops(const nas_graph *g);       /* MACs for one sample */
+int64_t nas_graph_activations(const nas_graph *g); /* floats of all node outputs, one sample */
+/* Training-time memory estimate in bytes for a batch: float32 weights,
+ * gradients and optimizer state (2 copies), plus activations * batch * 2
+ * (forward outputs and their gradients). Documented as an estimate. */
+int64_t nas_graph_memory_bytes(const nas_graph *g, int batch);
+/* Number of conv/linear layers (the "layers" constraint). */
+int nas_graph_layers(const nas_graph *g);
+
+/* Canonical 64-bit hash: equal for graphs computing the same function with
+ * the same ops and attributes, whatever the node numbering; inputs of add
+ * (commutative) are order-free, of concat ordered. Nodes that do not reach
+ * the output do not change it. */
+uint64_t nas_graph_hash(const nas_graph *g);
+
+/* Human-readable table (one line per node: id, op, attrs, inputs, shape,
+ * params, MACs) into buf; returns the length it needed (like snprintf). */
+size_t nas_graph_summary(const nas_graph *g, char *buf, size_t cap);
+
+/* ------------------------------------------------------------------------ */
+/* Data (engine/core/data.c)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* A dataset is a view (a list of row indices) over shared uint8 storage;
+ * batches are normalised to float on the fly. Views keep the storage alive
+ * (reference counted); free every dataset you own. */
+typedef struct nas_dataset nas_dataset;
+
+/* Loads IDX files (gzip or raw, detected from the bytes): images and labels.
+ * Errors name the file and what is wrong (missing, bad magic, truncated, count
+ * mismatch, label out of range). Caller owns the result. */
+nas_dataset *nas_data_load_idx(const char *images_path, const char *labels_path,
+                               nas_error *err);
+/* Loads CIFAR-10 (label_bytes 1) or CIFAR-100 (label_bytes 2, fine label)
+ * binary batch files, concatenated in the given order. */
+nas_dataset *nas_data_load_cifar(const char *const *paths, int npaths,
+                                 int label_bytes, nas_error *err);
+
+/* Normalisation applied by nas_data_batch: x = (pixel/255 - mean[c]) / std[c].
+ * Loaders set the training set's per-channel statistics computed over the rows. */
+void nas_data_set_norm(nas_dataset *d, const float *mean, const float *std, int channels);
+void nas_data_get_norm(const nas_dataset *d, float *mean, float *std); /* channels floats each */
+/* Per-channel mean/std over the view's rows (pixel/255). */
+void nas_data_compute_norm(const nas_dataset *d, float *mean, float *std);
+
+/* Seeded split: `first` gets n - nsecond random rows, `second` nsecond rows.
+ * Both share the storage and the normalisation. Returns NAS_OK or an error
+ * when nsecond is not in [0, n). Caller owns both. */
+nas_status nas_data_split(const nas_dataset *d, int64_t nsecond, uint64_t seed,
+                          nas_dataset **first, nas_dataset **second, nas_error *err);
+/* A view of the first `count` rows of a seeded permutation (fidelity knob). */
+nas_dataset *nas_data_subset(const nas_dataset *d, int64_t count, uint64_t seed,
+                             nas_error *err);
+/* Union of two views over the same storage (train + valid for retraining). */
+nas_dataset *nas_data_concat(const nas_dataset *a, const nas_dataset *b, nas_error *err);
+/* Reference to the same view (refcount up); nas_data_free releases. */
+nas_dataset *nas_data_ref(nas_dataset *d);
+void nas_data_free(nas_dataset *d);
+
+int64_t nas_data_count(const nas_dataset *d);
+int nas_data_classes(const nas_dataset *d);
+/* Per-sample shape {C,H,W}; returns ndim (3). */
+int nas_data_shape(const nas_dataset *d, int64_t dims[NAS_MAX_DIMS]);
+/* Floats per sample (C*H*W). */
+int64_t nas_data_sample_size(const nas_dataset *d);
+
+/* Small deterministic RNG (splitmix64 seeded xoshiro256**). */
+typedef struct nas_rng { uint64_t s[4]; } nas_rng;
+void nas_rng_seed(nas_rng *r, uint64_t seed);
+uint64_t nas_rng_next(nas_rng *r);
+double nas_rng_uniform(nas_rng *r);                 /* [0,1) */
+int64_t nas_rng_below(nas_rng *r, int64_t n);       /* [0,n), unbiased */
+void nas_rng_shuffle(nas_rng *r, int64_t *a, int64_t n);
+
+/* Augmentation for nas_data_batch: random crop from a zero-padded image
+ * (pad pixels each side) and/or random horizontal flip. */
+typedef struct nas_augment {
+  int crop_pad; /* 0 = no crop */
+  int flip;     /* 1 = random horizontal flip */
+} nas_augment;
+
+/* Fills x (n * sample_size floats, NCHW) and y (n labels) with rows
+ * rows[0..n) of the view (indices into the view, not the storage).
+ * aug and rng may be NULL (no augmentation). */
+void nas_data_batch(const nas_dataset *d, const int64_t *rows, int n,
+                    const nas_augment *aug, nas_rng *rng, float *x, int64_t *y);
+
+/* ------------------------------------------------------------------------ */
+/* Models: libtorch behind a C ABI (engine/torch)                            */
+/* ------------------------------------------------------------------------ */
+
+typedef struct nas_model nas_model;
+typedef struct nas_trainer nas_trainer;
+
+typedef enum nas_memfmt {
+  NAS_MEMFMT_AUTO = 0,  /* measure both on the first training steps, keep the faster */
+  NAS_MEMFMT_NCHW,
+  NAS_MEMFMT_CHANNELS_LAST
+} nas_memfmt;
+
+typedef struct nas_model_opts {
+  uint64_t seed;       /* weight init seed */
+  const char *device;  /* "cpu" (default), "cuda", "cuda:N" */
+  nas_memfmt memfmt;
+} nas_model_opts;
+nas_model_opts nas_model_opts_default(void);
+
+/* Builds a libtorch module for any DAG graph. The model keeps its own copy of
+ * the graph. Caller owns *out: release with nas_model_free. */
+nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o,
+                         nas_model **out, nas_error *err);
+void nas_model_free(nas_model *m);
+/* libtorch's own count of trainable parameter elements (cross-check). */
+int64_t nas_model_param_count(const nas_model *m);
+/* Device the model lives on ("cpu", "cuda:0"), static or model-owned string. */
+const char *nas_model_device(const nas_model *m);
+/* Memory format in use after training started (AUTO resolved). */
+nas_memfmt nas_model_memfmt(const nas_model *m);
+
+/* Forward of n samples x (n * sample floats) into out (n * output floats);
+ * eval mode, no grad. */
+nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out,
+                             nas_error *err);
+
+typedef enum nas_optim { NAS_OPT_SGD = 0, NAS_OPT_ADAM, NAS_OPT_ADAMW } nas_optim;
+typedef enum nas_sched { NAS_SCHED_CONSTANT = 0, NAS_SCHED_STEP, NAS_SCHED_COSINE } nas_sched;
+
+typedef struct nas_train_opts {
+  int epochs;            /* used when steps == 0 */
+  int64_t steps;         /* > 0: exactly this many steps (epochs ignored) */
+  int batch;
+  nas_optim optimizer;
+  double lr, momentum, weight_decay;
+  int nesterov;
+  double beta1, beta2, eps;     /* Adam/AdamW */
+  nas_sched schedule;
+  int64_t step_size;     /* NAS_SCHED_STEP: decay every step_size epochs */
+  double gamma;          /* NAS_SCHED_STEP: decay factor */
+  double warmup_epochs;  /* linear warm-up, 0 = none */
+  double label_smoothing;
+  double fraction;       /* (0,1]: train on this fraction of the data */
+  uint64_t seed;         /* shuffling, augmentation, dropout */
+  nas_augment augment;
+  double grad_clip;      /* 0 = none: max global grad norm */
+} nas_train_opts;
+nas_train_opts nas_train_opts_default(void);
+
+typedef struct nas_train_progress {
+  int64_t step, total_steps; /* steps done so far / planned */
+  int epoch, epochs;         /* current epoch (1-based) / planned */
+  double loss;               /* mean loss of the steps of the last nas_train_run call */
+  double epoch_loss;         /* mean loss over the current (or just finished) epoch */
+  double epoch_accuracy;     /* training accuracy over the current epoch */
+  int epoch_done;            /* 1 when the last call finished an epoch */
+  int done;                  /* 1 when all steps are done */
+  double lr;                 /* learning rate of the last step */
+  double seconds;            /* wall time inside training so far */
+} nas_train_progress;
+
+/* Starts training m on d. The trainer borrows m and takes a reference on d:
+ * m must outlive it. Caller owns *out: nas_trainer_free. */
+nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o,
+                           nas_trainer **out, nas_error *err);
+/* Runs at most max_steps steps (stops at an epoch end, so callers can record
+ * per-epoch history), fills p. NaN/Inf loss: NAS_ENUMERIC. */
+nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p,
+                         nas_error *err);
+void nas_trainer_free(nas_trainer *t);
+
+typedef struct nas_eval_result {
+  double accuracy; /* fraction in [0,1] */
+  double loss;     /* mean cross-entropy */
+  int64_t count;
+} nas_eval_result;
+nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch,
+                              nas_eval_result *r, nas_error *err);
+
+typedef struct nas_latency_opts {
+  int batch, runs, warmup, threads; /* threads 0 = current setting */
+} nas_latency_opts;
+typedef struct nas_latency_result {
+  double median_ms, p90_ms, mean_ms, min_ms;
+} nas_latency_result;
+nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o,
+                             nas_latency_result *r, nas_error *err);
+
+/* Weights (parameters and buffers) to/from a file. Loading checks that the
+ * file's tensors match the model's names and shapes. */
+nas_status nas_model_save(nas_model *m, const char *path, nas_error *err);
+nas_status nas_model_load(nas_model *m, const char *path, nas_error *err);
+
+/* Engine-wide settings. */
+void nas_set_threads(int n);             /* intra-op threads; <= 0 leaves it */
+int nas_get_threads(void);
+int nas_cuda_available(void);            /* 1 when built with CUDA and a GPU is visible */
+const char *nas_torch_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NAS_H */
