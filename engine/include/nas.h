@@ -174,7 +174,9 @@ int nas_graph_add(nas_graph *g, const char *op, const int *inputs, int ninputs,
 
 /* A whole graph from node descriptions in any order (as read from JSON):
  * node i+1 is descs[i]; inputs may name any node id 0..n, so forward
- * references are allowed; a cycle is an error naming the nodes on it.
+ * references are allowed; a cycle is an error naming the nodes on it. When
+ * the descs are already in topological order the ids are kept; otherwise
+ * nodes are renumbered into a topological order (stable: ties keep desc order).
  * output < 0 means the last node. Returns NULL with err set on error. */
 typedef struct nas_node_desc {
   const char *op;
@@ -191,7 +193,9 @@ nas_graph *nas_graph_from_desc(int ndim, const int64_t *dims,
 int nas_graph_output(const nas_graph *g);
 nas_status nas_graph_set_output(nas_graph *g, int node, nas_error *err);
 
-/* Number of nodes, including the input node 0. */
+/* Invariant: every node's inputs have smaller ids than the node, so id order
+ * is a topological order (nas_graph_from_desc renumbers to keep it).
+ * Number of nodes, including the input node 0. */
 int nas_graph_node_count(const nas_graph *g);
 nas_op nas_graph_node_op(const nas_graph *g, int node);
 int nas_graph_node_ninputs(const nas_graph *g, int node);
