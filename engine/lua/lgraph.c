@@ -1,0 +1,383 @@
+/* nas.Graph: the architecture IR as Lua userdata. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lnas.h"
+
+#define MAX_ATTRS 32
+
+static lnas_box *check_box(lua_State *L, int i) {
+  return (lnas_box *)luaL_checkudata(L, i, NAS_GRAPH_MT);
+}
+
+nas_graph *lnas_check_graph(lua_State *L, int i) {
+  lnas_box *b = check_box(L, i);
+  if (!b->p) luaL_argerror(L, i, "graph has been released");
+  return (nas_graph *)b->p;
+}
+
+void lnas_push_graph(lua_State *L, nas_graph *g) {
+  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 0);
+  b->p = g;
+  luaL_setmetatable(L, NAS_GRAPH_MT);
+}
+
+static int g_release(lua_State *L) {
+  lnas_box *b = check_box(L, 1);
+  if (b->p) {
+    nas_graph_free((nas_graph *)b->p);
+    b->p = NULL;
+  }
+  return 0;
+}
+
+static int check_node(lua_State *L, nas_graph *g, int arg) {
+  lua_Integer id = luaL_checkinteger(L, arg);
+  int n = nas_graph_node_count(g);
+  if (id < 0 || id >= n)
+    luaL_argerror(L, arg, lua_pushfstring(L, "node %d does not exist (graph has nodes 0..%d)",
+                                          (int)id, n - 1));
+  return (int)id;
+}
+
+static void read_dims(lua_State *L, int t, int arg, int *ndim, int64_t *dims) {
+  luaL_checktype(L, t, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, t);
+  if (n != 1 && n != 3)
+    luaL_argerror(L, arg, lua_pushfstring(L, "input shape needs 1 ({F}) or 3 ({C,H,W}) sizes, got %d", (int)n));
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, t, i);
+    int ok = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "input shape entry %d is not an integer", (int)i));
+    dims[i - 1] = v;
+    lua_pop(L, 1);
+  }
+  *ndim = (int)n;
+}
+
+/* Reads the attribute table at index t into attrs (strings stay owned by the table). */
+static int read_attrs(lua_State *L, int t, int arg, int op, nas_attr *attrs, const char *const *skip) {
+  int n = 0;
+  if (lua_isnoneornil(L, t)) return 0;
+  luaL_checktype(L, t, LUA_TTABLE);
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_type(L, -2) != LUA_TSTRING) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) == LUA_TNUMBER) continue; /* array part: inputs, handled by caller */
+      luaL_argerror(L, arg, "attribute keys must be strings");
+    }
+    const char *key = lua_tostring(L, -2);
+    int skipped = 0;
+    for (int i = 0; skip && skip[i]; i++)
+      if (strcmp(key, skip[i]) == 0) skipped = 1;
+    if (skipped) { lua_pop(L, 1); continue; }
+    if (n == MAX_ATTRS) luaL_argerror(L, arg, "too many attributes");
+    nas_attr *a = &attrs[n++];
+    memset(a, 0, sizeof *a);
+    a->key = key;
+    int want_int = 0;
+    if (op > 0)
+      for (int i = 0; i < nas_op_attr_count((nas_op)op); i++)
+        if (strcmp(nas_op_attr_key((nas_op)op, i), key) == 0)
+          want_int = nas_op_attr_kind((nas_op)op, i) == NAS_ATTR_KIND_INT;
+    switch (lua_type(L, -1)) {
+    case LUA_TBOOLEAN:
+      a->kind = NAS_ATTR_KIND_INT;
+      a->i = lua_toboolean(L, -1);
+      break;
+    case LUA_TNUMBER:
+      if (lua_isinteger(L, -1)) {
+        a->kind = NAS_ATTR_KIND_INT;
+        a->i = lua_tointeger(L, -1);
+        a->f = (double)a->i;
+      } else {
+        lua_Integer iv;
+        a->f = lua_tonumber(L, -1);
+        if (want_int && lua_numbertointeger(a->f, &iv) && (double)iv == a->f) {
+          a->kind = NAS_ATTR_KIND_INT;
+          a->i = iv;
+        } else {
+          a->kind = NAS_ATTR_KIND_FLOAT;
+        }
+      }
+      break;
+    case LUA_TSTRING:
+      a->kind = NAS_ATTR_KIND_STR;
+      a->s = lua_tostring(L, -1);
+      break;
+    default:
+      luaL_argerror(L, arg, lua_pushfstring(L, "attribute '%s' must be a number, boolean or string, got %s",
+                                            key, luaL_typename(L, -1)));
+    }
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+static int read_inputs(lua_State *L, int t, int arg, int *inputs) {
+  if (lua_isnoneornil(L, t)) return 0;
+  luaL_checktype(L, t, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, t);
+  if (n > NAS_MAX_INPUTS)
+    luaL_argerror(L, arg, lua_pushfstring(L, "at most %d inputs", NAS_MAX_INPUTS));
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_geti(L, t, i);
+    int ok = 0;
+    lua_Integer v = lua_tointegerx(L, -1, &ok);
+    if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "input %d is not a node id", (int)i));
+    inputs[i - 1] = (int)v;
+    lua_pop(L, 1);
+  }
+  return (int)n;
+}
+
+/* core.graph_new{C,H,W} */
+static int l_graph_new(lua_State *L) {
+  int ndim;
+  int64_t dims[NAS_MAX_DIMS];
+  nas_error err;
+  read_dims(L, 1, 1, &ndim, dims);
+  nas_graph *g = nas_graph_new(ndim, dims, &err);
+  if (!g) return luaL_argerror(L, 1, err.msg);
+  lnas_push_graph(L, g);
+  return 1;
+}
+
+/* g:add(op, inputs|nil, attrs|nil) -> id | nil, msg, status */
+static int g_add(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  const char *op = luaL_checkstring(L, 2);
+  int inputs[NAS_MAX_INPUTS];
+  nas_attr attrs[MAX_ATTRS];
+  int ni = read_inputs(L, 3, 3, inputs);
+  int na = read_attrs(L, 4, 4, nas_op_lookup(op), attrs, NULL);
+  nas_error err;
+  int id = nas_graph_add(g, op, inputs, ni, attrs, na, &err);
+  if (id < 0) return lnas_fail(L, &err);
+  lua_pushinteger(L, id);
+  return 1;
+}
+
+static int g_count(lua_State *L) {
+  lua_pushinteger(L, nas_graph_node_count(lnas_check_graph(L, 1)));
+  return 1;
+}
+
+static int g_output(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    nas_error err;
+    if (nas_graph_set_output(g, check_node(L, g, 2), &err) != NAS_OK) return lnas_fail(L, &err);
+  }
+  lua_pushinteger(L, nas_graph_output(g));
+  return 1;
+}
+
+static void push_shape(lua_State *L, const nas_graph *g, int node) {
+  int64_t dims[NAS_MAX_DIMS];
+  int nd = nas_graph_node_shape(g, node, dims);
+  lua_createtable(L, nd, 0);
+  for (int i = 0; i < nd; i++) {
+    lua_pushinteger(L, dims[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static int g_shape(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  int node = lua_isnoneornil(L, 2) ? nas_graph_output(g) : check_node(L, g, 2);
+  push_shape(L, g, node);
+  return 1;
+}
+
+/* Pushes the node as a plain table {op=, inputs={...}, <attrs>}. */
+static void push_node(lua_State *L, const nas_graph *g, int node) {
+  nas_op op = nas_graph_node_op(g, node);
+  int na = nas_op_attr_count(op), ni = nas_graph_node_ninputs(g, node);
+  lua_createtable(L, 0, na + 2);
+  lua_pushstring(L, nas_op_name(op));
+  lua_setfield(L, -2, "op");
+  lua_createtable(L, ni, 0);
+  for (int i = 0; i < ni; i++) {
+    lua_pushinteger(L, nas_graph_node_input(g, node, i));
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "inputs");
+  for (int i = 0; i < na; i++) {
+    const char *key = nas_op_attr_key(op, i);
+    if (nas_op_attr_kind(op, i) == NAS_ATTR_KIND_FLOAT) {
+      lua_pushnumber(L, nas_graph_node_float(g, node, key));
+    } else {
+      int64_t v = nas_graph_node_int(g, node, key);
+      if (nas_op_attr_kind(op, i) == NAS_ATTR_KIND_STR || (strcmp(key, "padding") == 0 && v < 0)) {
+        if (v < 0) lua_pushstring(L, "same");
+        else lua_pushinteger(L, v);
+      } else {
+        lua_pushinteger(L, v);
+      }
+    }
+    lua_setfield(L, -2, key);
+  }
+}
+
+static int g_node(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  int node = check_node(L, g, 2);
+  push_node(L, g, node);
+  push_shape(L, g, node);
+  lua_setfield(L, -2, "shape");
+  lua_pushinteger(L, nas_graph_node_params(g, node));
+  lua_setfield(L, -2, "params");
+  lua_pushinteger(L, nas_graph_node_flops(g, node));
+  lua_setfield(L, -2, "flops");
+  return 1;
+}
+
+static int g_params(lua_State *L) {
+  lua_pushinteger(L, nas_graph_params(lnas_check_graph(L, 1)));
+  return 1;
+}
+static int g_flops(lua_State *L) {
+  lua_pushinteger(L, nas_graph_flops(lnas_check_graph(L, 1)));
+  return 1;
+}
+static int g_activations(lua_State *L) {
+  lua_pushinteger(L, nas_graph_activations(lnas_check_graph(L, 1)));
+  return 1;
+}
+static int g_memory(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  lua_Integer batch = luaL_optinteger(L, 2, 1);
+  luaL_argcheck(L, batch >= 1, 2, "batch must be >= 1");
+  lua_pushinteger(L, nas_graph_memory_bytes(g, (int)batch));
+  return 1;
+}
+static int g_layers(lua_State *L) {
+  lua_pushinteger(L, nas_graph_layers(lnas_check_graph(L, 1)));
+  return 1;
+}
+static int g_hash(lua_State *L) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", (unsigned long long)nas_graph_hash(lnas_check_graph(L, 1)));
+  lua_pushstring(L, buf);
+  return 1;
+}
+
+static int g_summary(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  size_t need = nas_graph_summary(g, NULL, 0);
+  luaL_Buffer b;
+  char *p = luaL_buffinitsize(L, &b, need + 1);
+  nas_graph_summary(g, p, need + 1);
+  luaL_pushresultsize(&b, need);
+  return 1;
+}
+
+static int g_clone(lua_State *L) {
+  nas_graph *c = nas_graph_clone(lnas_check_graph(L, 1));
+  if (!c) return luaL_error(L, "out of memory cloning a graph");
+  lnas_push_graph(L, c);
+  return 1;
+}
+
+/* g:to_table() -> { input = {...}, output = id, nodes = { [id] = node, ... } } */
+static int g_to_table(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  int n = nas_graph_node_count(g);
+  lua_createtable(L, 0, 3);
+  push_shape(L, g, 0);
+  lua_setfield(L, -2, "input");
+  lua_pushinteger(L, nas_graph_output(g));
+  lua_setfield(L, -2, "output");
+  lua_createtable(L, n - 1, 0);
+  for (int i = 1; i < n; i++) {
+    push_node(L, g, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "nodes");
+  return 1;
+}
+
+/* core.graph_from_table(t) -> graph | nil, msg, status */
+static int l_graph_from_table(lua_State *L) {
+  static const char *const top_keys[] = {"input", "output", "nodes", NULL};
+  static const char *const skip[] = {"op", "inputs", NULL};
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lnas_check_keys(L, 1, top_keys);
+  int ndim;
+  int64_t dims[NAS_MAX_DIMS];
+  if (lua_getfield(L, 1, "input") != LUA_TTABLE) luaL_argerror(L, 1, "field 'input' (shape) is required");
+  read_dims(L, lua_gettop(L), 1, &ndim, dims);
+  lua_pop(L, 1);
+  int output = (int)lnas_opt_int(L, 1, "output", -1);
+  if (lua_getfield(L, 1, "nodes") != LUA_TTABLE) luaL_argerror(L, 1, "field 'nodes' (a list) is required");
+  int nodes = lua_gettop(L);
+  int n = (int)luaL_len(L, nodes);
+  /* Scratch memory owned by Lua, so an error cannot leak it. */
+  nas_node_desc *descs = (nas_node_desc *)lua_newuserdatauv(L, sizeof(nas_node_desc) * (size_t)(n ? n : 1), 0);
+  int *inputs = (int *)lua_newuserdatauv(L, sizeof(int) * NAS_MAX_INPUTS * (size_t)(n ? n : 1), 0);
+  nas_attr *attrs = (nas_attr *)lua_newuserdatauv(L, sizeof(nas_attr) * MAX_ATTRS * (size_t)(n ? n : 1), 0);
+  for (int i = 0; i < n; i++) {
+    if (lua_geti(L, nodes, i + 1) != LUA_TTABLE)
+      luaL_argerror(L, 1, lua_pushfstring(L, "nodes[%d] is not a table", i + 1));
+    int t = lua_gettop(L);
+    if (lua_getfield(L, t, "op") != LUA_TSTRING)
+      luaL_argerror(L, 1, lua_pushfstring(L, "nodes[%d].op must be a string", i + 1));
+    descs[i].op = lua_tostring(L, -1);
+    lua_pop(L, 1); /* the string stays referenced by the node table */
+    if (lua_getfield(L, t, "inputs") != LUA_TTABLE)
+      luaL_argerror(L, 1, lua_pushfstring(L, "nodes[%d].inputs must be a list of node ids", i + 1));
+    descs[i].ninputs = read_inputs(L, lua_gettop(L), 1, inputs + i * NAS_MAX_INPUTS);
+    descs[i].inputs = inputs + i * NAS_MAX_INPUTS;
+    lua_pop(L, 1);
+    descs[i].nattrs = read_attrs(L, t, 1, nas_op_lookup(descs[i].op), attrs + i * MAX_ATTRS, skip);
+    descs[i].attrs = attrs + i * MAX_ATTRS;
+    lua_pop(L, 1); /* node table: still referenced by `nodes`, so its strings live */
+  }
+  nas_error err;
+  nas_graph *g = nas_graph_from_desc(ndim, dims, descs, n, output, &err);
+  if (!g) return lnas_fail(L, &err);
+  lnas_push_graph(L, g);
+  return 1;
+}
+
+static int g_tostring(lua_State *L) {
+  lnas_box *b = check_box(L, 1);
+  if (!b->p) lua_pushstring(L, "nas.Graph (released)");
+  else lua_pushfstring(L, "nas.Graph (%d nodes, %I params)", nas_graph_node_count((nas_graph *)b->p),
+                       (lua_Integer)nas_graph_params((nas_graph *)b->p));
+  return 1;
+}
+
+static const luaL_Reg graph_methods[] = {
+  {"add", g_add},         {"count", g_count},     {"output", g_output},
+  {"shape", g_shape},     {"node", g_node},       {"params", g_params},
+  {"flops", g_flops},     {"activations", g_activations},
+  {"memory", g_memory},   {"layers", g_layers},   {"hash", g_hash},
+  {"summary", g_summary}, {"clone", g_clone},     {"to_table", g_to_table},
+  {"release", g_release}, {NULL, NULL}
+};
+
+static const luaL_Reg graph_meta[] = {
+  {"__gc", g_release}, {"__close", g_release}, {"__tostring", g_tostring},
+  {"__index", NULL},   {NULL, NULL}
+};
+
+static const luaL_Reg graph_funcs[] = {
+  {"graph_new", l_graph_new}, {"graph_from_table", l_graph_from_table}, {NULL, NULL}
+};
+
+int lnas_open_graph(lua_State *L) {
+  luaL_newmetatable(L, NAS_GRAPH_MT);
+  luaL_setfuncs(L, graph_meta, 0);
+  luaL_newlibtable(L, graph_methods);
+  luaL_setfuncs(L, graph_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, graph_funcs, 0);
+  return 0;
+}

@@ -1,0 +1,171 @@
+/* nas.core: the module entry, shared helpers and engine-wide settings. */
+#include <string.h>
+
+#include "lnas.h"
+
+int lnas_fail(lua_State *L, const nas_error *err) {
+  lua_pushnil(L);
+  lua_pushstring(L, err->msg[0] ? err->msg : nas_status_name(err->status));
+  lua_pushstring(L, nas_status_name(err->status));
+  return 3;
+}
+
+static int field_type(lua_State *L, int t, const char *key) {
+  return lua_getfield(L, t, key);
+}
+
+static int bad_field(lua_State *L, int t, const char *key, const char *want) {
+  const char *got = luaL_typename(L, -1);
+  return luaL_argerror(L, t, lua_pushfstring(L, "field '%s' must be %s, got %s", key, want, got));
+}
+
+lua_Integer lnas_opt_int(lua_State *L, int t, const char *key, lua_Integer def) {
+  lua_Integer v = def;
+  if (field_type(L, t, key) != LUA_TNIL) {
+    int ok = 0;
+    v = lua_tointegerx(L, -1, &ok);
+    if (!ok || lua_type(L, -1) != LUA_TNUMBER) bad_field(L, t, key, "an integer");
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+lua_Number lnas_opt_num(lua_State *L, int t, const char *key, lua_Number def) {
+  lua_Number v = def;
+  if (field_type(L, t, key) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TNUMBER) bad_field(L, t, key, "a number");
+    v = lua_tonumber(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+const char *lnas_opt_str(lua_State *L, int t, const char *key, const char *def) {
+  const char *v = def;
+  if (field_type(L, t, key) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING) bad_field(L, t, key, "a string");
+    v = lua_tostring(L, -1); /* still referenced by the table */
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+int lnas_opt_bool(lua_State *L, int t, const char *key, int def) {
+  int v = def;
+  if (field_type(L, t, key) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TBOOLEAN) bad_field(L, t, key, "a boolean");
+    v = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+void lnas_check_keys(lua_State *L, int t, const char *const *allowed) {
+  t = lua_absindex(L, t);
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    int found = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *k = lua_tostring(L, -1);
+      for (int i = 0; allowed[i]; i++)
+        if (strcmp(k, allowed[i]) == 0) { found = 1; break; }
+      if (!found) {
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (int i = 0; allowed[i]; i++) {
+          if (i) luaL_addstring(&b, ", ");
+          luaL_addstring(&b, allowed[i]);
+        }
+        luaL_pushresult(&b);
+        luaL_argerror(L, t, lua_pushfstring(L, "unknown option '%s' (allowed: %s)", k,
+                                            lua_tostring(L, -1)));
+      }
+    } else {
+      luaL_argerror(L, t, "option keys must be strings");
+    }
+  }
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+static int l_set_threads(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 1, 1, "threads must be >= 1");
+  nas_set_threads((int)n);
+  return 0;
+}
+
+static int l_get_threads(lua_State *L) {
+  lua_pushinteger(L, nas_get_threads());
+  return 1;
+}
+
+static int l_cuda_available(lua_State *L) {
+  lua_pushboolean(L, nas_cuda_available());
+  return 1;
+}
+
+static int l_interrupted(lua_State *L) {
+  lua_pushboolean(L, nas_interrupted());
+  return 1;
+}
+
+static int l_interrupt_clear(lua_State *L) {
+  (void)L;
+  nas_interrupt_clear();
+  return 0;
+}
+
+/* core.ops() -> { {name=, min_inputs=, max_inputs=, attrs={ {key=, kind=, required=} } }, ... } */
+static int l_ops(lua_State *L) {
+  static const char *kinds[] = {"?", "int", "float", "string"};
+  lua_createtable(L, NAS_OP_COUNT - 1, 0);
+  for (int op = 1; op < NAS_OP_COUNT; op++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, nas_op_name((nas_op)op));
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, nas_op_min_inputs((nas_op)op));
+    lua_setfield(L, -2, "min_inputs");
+    lua_pushinteger(L, nas_op_max_inputs((nas_op)op));
+    lua_setfield(L, -2, "max_inputs");
+    int n = nas_op_attr_count((nas_op)op);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+      lua_createtable(L, 0, 3);
+      lua_pushstring(L, nas_op_attr_key((nas_op)op, i));
+      lua_setfield(L, -2, "key");
+      nas_attr_kind k = nas_op_attr_kind((nas_op)op, i);
+      lua_pushstring(L, kinds[k >= 1 && k <= 3 ? k : 0]);
+      lua_setfield(L, -2, "kind");
+      lua_pushboolean(L, nas_op_attr_required((nas_op)op, i));
+      lua_setfield(L, -2, "required");
+      lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "attrs");
+    lua_rawseti(L, -2, op);
+  }
+  return 1;
+}
+
+static const luaL_Reg core_funcs[] = {
+  {"set_threads", l_set_threads},
+  {"get_threads", l_get_threads},
+  {"cuda_available", l_cuda_available},
+  {"interrupted", l_interrupted},
+  {"interrupt_clear", l_interrupt_clear},
+  {"ops", l_ops},
+  {NULL, NULL}
+};
+
+int luaopen_nas_core(lua_State *L) {
+  luaL_newlib(L, core_funcs);
+  lua_pushstring(L, NAS_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushstring(L, nas_torch_version());
+  lua_setfield(L, -2, "torch_version");
+  lnas_open_graph(L);
+  lnas_open_data(L);
+  lnas_open_model(L);
+  return 1;
+}

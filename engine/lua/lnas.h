@@ -1,0 +1,41 @@
+/* Private declarations of the Lua binding (engine/lua). Only engine/lua sees lua.h. */
+#ifndef NAS_LNAS_H
+#define NAS_LNAS_H
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "nas.h"
+
+#define NAS_GRAPH_MT "nas.Graph"
+#define NAS_MODEL_MT "nas.Model"
+#define NAS_TRAINER_MT "nas.Trainer"
+#define NAS_DATASET_MT "nas.Dataset"
+
+/* Boxed handles: the pointer is NULL once released (idempotent __gc/__close). */
+typedef struct lnas_box { void *p; } lnas_box;
+
+/* Environmental failure: pushes nil, message, status name; returns 3. */
+int lnas_fail(lua_State *L, const nas_error *err);
+
+nas_graph *lnas_check_graph(lua_State *L, int i);
+nas_dataset *lnas_check_dataset(lua_State *L, int i);
+/* Pushes a new userdata owning g (takes ownership; frees g if the push fails). */
+void lnas_push_graph(lua_State *L, nas_graph *g);
+void lnas_push_dataset(lua_State *L, nas_dataset *d);
+
+/* Reads t[key] as an integer / number / string / boolean with a default;
+ * raises an argument error naming arg and key on a wrong type. */
+lua_Integer lnas_opt_int(lua_State *L, int t, const char *key, lua_Integer def);
+lua_Number lnas_opt_num(lua_State *L, int t, const char *key, lua_Number def);
+const char *lnas_opt_str(lua_State *L, int t, const char *key, const char *def);
+int lnas_opt_bool(lua_State *L, int t, const char *key, int def);
+/* Raises an argument error for the first key of table t not in the NULL-terminated list. */
+void lnas_check_keys(lua_State *L, int t, const char *const *allowed);
+
+int lnas_open_graph(lua_State *L);   /* adds graph functions to the module table on top */
+int lnas_open_data(lua_State *L);
+int lnas_open_model(lua_State *L);
+
+int luaopen_nas_core(lua_State *L);
+
+#endif

@@ -1,0 +1,130 @@
+-- nas.model: a trainable libtorch model built from a net.
+--
+--   local model = nas.model(net, { seed = 1, device = "cpu" })
+--   local hist, msg = model:train(data.train, { epochs = 1, batch = 128, lr = 0.05 })
+--   print(model:evaluate(data.test).accuracy)
+--
+-- Building, evaluating, timing, saving and loading raise errors on failure.
+-- Training returns nil, message, status when the run fails (a NaN loss, out of
+-- memory): for a search that is a failed candidate, not a crash.
+local core = require "nas.core"
+local util = require "nas.util"
+local netmod = require "nas.net"
+
+local M = {}
+local Model = {}
+Model.__index = Model
+
+local model_keys = { "seed", "device", "memfmt" }
+
+function M.new(net, opts)
+  if not netmod.is_net(net) then
+    util.argerror(1, "model", "net expected (from nas.net{...}), got " .. type(net), 2)
+  end
+  util.check_options(opts, model_keys, 2, "model", 2)
+  opts = opts or {}
+  local cfg = util.config()
+  local m, msg = util.guard(2, core.model_new, net:graph(), {
+    seed = opts.seed or cfg.seed, device = opts.device or cfg.device, memfmt = opts.memfmt })
+  if not m then error(msg, 2) end
+  return setmetatable({ _m = m, net = net }, Model)
+end
+
+local lua_only = { progress = true, on_epoch = true, chunk = true }
+
+-- model:train(dataset, opts) -> history | nil, message, status
+-- opts: the engine's (epochs, steps, batch, optimizer, lr, momentum,
+-- weight_decay, nesterov, beta1, beta2, eps, schedule, step_size, gamma,
+-- warmup, label_smoothing, fraction, seed, augment, grad_clip) and
+--   progress = function(p)  called every `chunk` steps (default 50)
+--   on_epoch = function(epoch, stats) called after each epoch; return false to stop
+function Model:train(data, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then util.argerror(3, "train", "table expected, got " .. type(opts), 2) end
+  local chunk = opts.chunk or 50
+  if math.type(chunk) ~= "integer" or chunk < 1 then
+    util.argerror(3, "train", "field 'chunk' must be an integer >= 1", 2)
+  end
+  local copts = util.without(opts, lua_only)
+  if copts.seed == nil then copts.seed = util.config().seed end
+  local t, msg, status = util.guard(2, self._m.train_begin, self._m, data, copts)
+  if not t then return nil, msg, status end
+  local hist = { loss = {}, accuracy = {}, lr = {}, epochs = 0, steps = 0, seconds = 0 }
+  local p
+  while true do
+    p, msg, status = t:run(chunk)
+    if not p then
+      t:release()
+      if status == "interrupted" then error("interrupted: " .. msg, 2) end
+      hist.error = msg
+      return nil, msg, status
+    end
+    local stop = false
+    if p.epoch_done then
+      hist.loss[#hist.loss + 1] = p.epoch_loss
+      hist.accuracy[#hist.accuracy + 1] = p.epoch_accuracy
+      hist.lr[#hist.lr + 1] = p.lr
+      hist.epochs = p.epoch
+      if opts.on_epoch and opts.on_epoch(p.epoch, { loss = p.epoch_loss, accuracy = p.epoch_accuracy,
+                                                     lr = p.lr, step = p.step, seconds = p.seconds }) == false then
+        stop = true
+        hist.stopped_early = true
+      end
+    end
+    if opts.progress then opts.progress(p) end
+    if p.done or stop then break end
+  end
+  t:release()
+  hist.steps = p.step
+  hist.seconds = p.seconds
+  hist.final_loss = p.loss
+  hist.memfmt = self._m:memfmt()
+  return hist
+end
+
+-- model:evaluate(dataset [, {batch = 256}]) -> {accuracy =, loss =, count =}
+function Model:evaluate(data, opts)
+  util.check_options(opts, { "batch" }, 3, "evaluate", 2)
+  local r, msg = util.guard(2, self._m.evaluate, self._m, data, (opts or {}).batch or 256)
+  if not r then error(msg, 2) end
+  return r
+end
+
+-- model:latency{batch = 1, runs = 50, warmup = 10, threads = 0}
+--   -> {median_ms =, p90_ms =, mean_ms =, min_ms =}
+function Model:latency(opts)
+  local r, msg = util.guard(2, self._m.latency, self._m, opts)
+  if not r then error(msg, 2) end
+  return r
+end
+
+-- model:predict(dataset, first_row, n) -> outputs (n tables), labels
+function Model:predict(data, first, n)
+  local out, labels = util.guard(2, self._m.forward, self._m, data, first or 0, n or 1,
+                                 self.net:output_size())
+  if not out then error(labels, 2) end
+  return out, labels
+end
+
+function Model:save(path)
+  if type(path) ~= "string" then util.argerror(2, "save", "path (string) expected, got " .. type(path), 2) end
+  local ok, msg = util.guard(2, self._m.save, self._m, path)
+  if not ok then error(msg, 2) end
+  return true
+end
+
+function Model:load(path)
+  if type(path) ~= "string" then util.argerror(2, "load", "path (string) expected, got " .. type(path), 2) end
+  local ok, msg = util.guard(2, self._m.load, self._m, path)
+  if not ok then error(msg, 2) end
+  return self
+end
+
+function Model:params() return self._m:param_count() end
+function Model:device() return self._m:device() end
+function Model:memfmt() return self._m:memfmt() end
+function Model:release() self._m:release() end
+Model.__close = function(self) self._m:release() end
+Model.__tostring = function(self) return tostring(self._m) end
+
+return M

@@ -1,0 +1,166 @@
+-- nas.net: building architectures. A Net wraps a core graph (nas.Graph) and
+-- has one method per op of the core's op table: net:conv{out = 32, k = 3}.
+-- Each op method returns the new node's id; by default an op takes the last
+-- node as input, `input = id` or `inputs = {ids}` (or the list part, for merge
+-- ops: net:add{a, b}) choose others. A bad node raises an error at the
+-- caller's line naming the node, the op and the rule.
+local core = require "nas.core"
+local util = require "nas.util"
+
+local M = {}
+local Net = {}
+Net.__index = Net
+
+local function wrap(g)
+  return setmetatable({ _g = g }, Net)
+end
+
+-- nas.net{ input = {C,H,W} | {F} }
+function M.new(spec)
+  util.check_options(spec, { "input" }, 1, "net", 2)
+  if spec == nil or spec.input == nil then
+    util.argerror(1, "net", "field 'input' (shape {C,H,W} or {F}) is required", 2)
+  end
+  if type(spec.input) ~= "table" then
+    util.argerror(1, "net", "field 'input' must be a table like {1, 28, 28}", 2)
+  end
+  return wrap(util.guard(2, core.graph_new, spec.input))
+end
+
+-- Rebuilds a net from the plain table net:to_table() gives.
+function M.from_table(t)
+  if type(t) ~= "table" then util.argerror(1, "net_from_table", "table expected, got " .. type(t), 2) end
+  local g, msg = util.guard(2, core.graph_from_table, t)
+  if not g then error(msg, 2) end
+  return wrap(g)
+end
+
+local function cjson()
+  local ok, mod = pcall(require, "cjson")
+  if not ok then error("lua-cjson is not installed (apt-get install lua-cjson)", 3) end
+  return mod
+end
+
+function M.from_json(s)
+  if type(s) ~= "string" then util.argerror(1, "net_from_json", "string expected, got " .. type(s), 2) end
+  local ok, t = pcall(cjson().decode, s)
+  if not ok then error("net_from_json: invalid JSON: " .. tostring(t), 2) end
+  local g, msg = util.guard(2, core.graph_from_table, t)
+  if not g then error(msg, 2) end
+  return wrap(g)
+end
+
+function M.is_net(x)
+  return getmetatable(x) == Net
+end
+
+-- One method per op.
+local function op_method(name, merge)
+  return function(self, spec)
+    if getmetatable(self) ~= Net then
+      util.argerror(1, name, "net expected (call it as net:" .. name .. "{...})", 2)
+    end
+    if spec == nil then spec = {} end
+    if type(spec) ~= "table" then
+      util.argerror(2, name, "table expected, got " .. type(spec), 2)
+    end
+    local inputs, attrs = nil, {}
+    for k, v in pairs(spec) do
+      if k == "input" then
+        inputs = { v }
+      elseif k == "inputs" then
+        if type(v) ~= "table" then util.argerror(2, name, "field 'inputs' must be a list of node ids", 2) end
+        inputs = v
+      elseif type(k) == "string" then
+        attrs[k] = v
+      elseif math.type(k) ~= "integer" then
+        util.argerror(2, name, "keys must be attribute names or list positions", 2)
+      end
+    end
+    if #spec > 0 then
+      if inputs then util.argerror(2, name, "give inputs either as a list or as 'inputs', not both", 2) end
+      if not merge then
+        util.argerror(2, name, "only merge ops (add, concat, mul) take a list of inputs; use input = id", 2)
+      end
+      inputs = { table.unpack(spec) }
+    end
+    if inputs then
+      for i, v in ipairs(inputs) do
+        if math.type(v) ~= "integer" then
+          util.argerror(2, name, ("input %d must be a node id (an integer), got %s"):format(i, type(v)), 2)
+        end
+      end
+    end
+    local id, msg = util.guard(2, self._g.add, self._g, name, inputs, attrs)
+    if not id then error(msg, 2) end
+    return id
+  end
+end
+
+M.ops = {}
+for _, op in ipairs(core.ops()) do
+  M.ops[#M.ops + 1] = op.name
+  local merge = op.max_inputs > 1
+  Net[op.name] = op_method(op.name, merge)
+end
+
+-- Adds a node by op name: net:op("conv", {out = 8, k = 3}).
+function Net:op(name, spec)
+  local f = rawget(Net, name)
+  if type(name) ~= "string" or not f or not M.ops_set[name] then
+    util.argerror(2, "op", "unknown op '" .. tostring(name) .. "'", 2)
+  end
+  return util.guard(2, f, self, spec)
+end
+M.ops_set = {}
+for _, name in ipairs(M.ops) do M.ops_set[name] = true end
+
+function Net:last() return self._g:count() - 1 end
+function Net:input() return 0 end
+function Net:count() return self._g:count() end
+function Net:graph() return self._g end
+
+function Net:output(id)
+  if id ~= nil then
+    local out, msg = util.guard(2, self._g.output, self._g, id)
+    if not out then error(msg, 2) end
+    return out
+  end
+  return self._g:output()
+end
+
+function Net:shape(id) return util.guard(2, self._g.shape, self._g, id) end
+function Net:node(id) return util.guard(2, self._g.node, self._g, id) end
+function Net:params() return self._g:params() end
+-- Multiply-accumulates of conv and linear layers for one sample.
+function Net:flops() return self._g:flops() end
+function Net:macs() return self._g:flops() end
+function Net:activations() return self._g:activations() end
+function Net:memory_mb(batch)
+  return util.guard(2, self._g.memory, self._g, batch or 1) / (1024 * 1024)
+end
+function Net:layers() return self._g:layers() end
+function Net:hash() return self._g:hash() end
+function Net:summary() return self._g:summary() end
+function Net:clone() return wrap(self._g:clone()) end
+function Net:to_table() return self._g:to_table() end
+function Net:to_json()
+  local json = cjson()
+  if json.encode_number_precision then json.encode_number_precision(17) end
+  return json.encode(self._g:to_table())
+end
+-- Number of outputs per sample (product of the output shape).
+function Net:output_size()
+  local n = 1
+  for _, d in ipairs(self._g:shape()) do n = n * d end
+  return n
+end
+function Net:metrics()
+  return { params = self:params(), flops = self:flops(), memory_mb = self:memory_mb(1),
+           layers = self:layers(), activations = self:activations() }
+end
+
+Net.__tostring = function(self) return self._g:summary() end
+Net.__eq = function(a, b) return a._g:hash() == b._g:hash() end
+
+return M
