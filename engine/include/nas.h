@@ -146,6 +146,11 @@ int nas_op_attr_count(nas_op op);
 const char *nas_op_attr_key(nas_op op, int i);
 nas_attr_kind nas_op_attr_kind(nas_op op, int i);
 int nas_op_attr_required(nas_op op, int i);
+/* Default of key i: padding "same" is -1; a pool's stride defaults to k
+ * (reported as -1). FLOAT keys through _int are truncated, INT keys through
+ * _float converted. 0 when out of range. */
+int64_t nas_op_attr_default_int(nas_op op, int i);
+double nas_op_attr_default_float(nas_op op, int i);
 /* Arity: min and max number of inputs (max may be NAS_MAX_INPUTS). */
 int nas_op_min_inputs(nas_op op);
 int nas_op_max_inputs(nas_op op);

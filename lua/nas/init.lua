@@ -34,4 +34,27 @@ end
 
 function nas.cuda_available() return core.cuda_available() end
 
+-- The search framework, loaded on first use: nas.space, nas.rng, nas.search,
+-- nas.train, nas.maximize, nas.minimize, nas.pareto, nas.store, nas.show.
+local lazy = {
+  space = { "nas.space", "new" },
+  rng = { "nas.rng", "new" },
+  search = { "nas.search", "run" },
+  train = { "nas.evaluators", "train" },
+  maximize = { "nas.objectives", "maximize" },
+  minimize = { "nas.objectives", "minimize" },
+  pareto = { "nas.objectives", "pareto_front" },
+  store = { "nas.store", "open" },
+  show = { "nas.store", "show" },
+}
+setmetatable(nas, {
+  __index = function(t, k)
+    local entry = lazy[k]
+    if not entry then return nil end
+    local v = require(entry[1])[entry[2]]
+    rawset(t, k, v)
+    return v
+  end,
+})
+
 return nas
