@@ -19,6 +19,10 @@
  * the uint8 image, before ToTensor/Normalize): padded pixels are raw 0 pixels,
  * so after normalisation they hold (0 - mean[c]) / std[c], not 0.0.
  *
+ * The normalisation belongs to the view object: nas_data_set_norm changes it
+ * for every holder of that view (nas_data_ref shares the object), while views
+ * made later by split/subset/concat take a copy at creation time.
+ *
  * Random draws of nas_data_batch, per sample in order: when crop_pad > 0, the
  * crop's top then left offset, each nas_rng_below(rng, 2*pad + 1); then, when
  * flip is set, nas_rng_below(rng, 2) (1 = mirror). The crop is applied first,

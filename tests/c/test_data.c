@@ -640,6 +640,11 @@ static void test_cifar(void) {
           exact &= x[i * 3072 + c * 1024 + k] ==
                    norm_of(c * 80 + ((int)rows[i] + k) % 50, m[c], s[c]);
     CHECK(exact, "CIFAR-10 pixels are CHW, normalised per channel");
+    float half = 0.5f, quarter = 0.25f;
+    nas_data_set_norm(d, &half, &quarter, 1);
+    nas_data_get_norm(d, m, s);
+    CHECK(m[0] == 0.5f && m[2] == 0.5f && s[1] == 0.25f && s[2] == 0.25f,
+          "one mean/std broadcasts to every channel");
     nas_data_free(d);
   }
 
