@@ -39,7 +39,7 @@ static void print_usage(FILE *f) {
           "  --             stop handling options\n"
           "  -              run stdin as the script\n"
           "Environment: NASRUN_HOME overrides where the Lua files are found;\n"
-          "NAS_DATA_ROOT sets the default Fashion-MNIST folder.\n",
+          "NAS_DATA_ROOT is the datasets folder (default /usr/share/datasets).\n",
           progname);
 }
 

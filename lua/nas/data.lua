@@ -50,11 +50,26 @@ end
 
 local idx_keys = { "root", "valid", "seed" }
 
-local function idx_dataset(name, default_root)
+-- The folder of an IDX dataset: opts.root, else $NAS_DATA_ROOT/<dir> (or
+-- $NAS_DATA_ROOT itself when it holds the files), else /usr/share/datasets/<dir>.
+local function data_root(opts, dir)
+  if opts.root then return opts.root end
+  local env = os.getenv("NAS_DATA_ROOT")
+  if env and env ~= "" then
+    local sub = env .. "/" .. dir
+    if exists(sub .. "/train-labels-idx1-ubyte.gz") or exists(sub .. "/train-labels-idx1-ubyte") then
+      return sub
+    end
+    return env
+  end
+  return "/usr/share/datasets/" .. dir
+end
+
+local function idx_dataset(name, dir)
   return function(opts)
     util.check_options(opts, idx_keys, 1, name, 2)
     opts = opts or {}
-    local root = opts.root or os.getenv("NAS_DATA_ROOT") or default_root
+    local root = data_root(opts, dir)
     local valid = opts.valid == nil and 5000 or opts.valid
     if math.type(valid) ~= "integer" or valid < 0 then
       util.argerror(1, name, "field 'valid' must be an integer >= 0", 2)
@@ -68,8 +83,8 @@ local function idx_dataset(name, default_root)
   end
 end
 
-M.fashion_mnist = idx_dataset("fashion_mnist", "/usr/share/datasets/fashion-mnist")
-M.mnist = idx_dataset("mnist", "/usr/share/datasets/mnist")
+M.fashion_mnist = idx_dataset("fashion_mnist", "fashion-mnist")
+M.mnist = idx_dataset("mnist", "mnist")
 
 -- Any IDX pair: nas.data.idx{ train_images=, train_labels=, test_images=, test_labels=, valid=, seed= }
 function M.idx(opts)
