@@ -196,6 +196,17 @@ static nas_status resolve_attrs(const nas_shape_ctx *c, const nas_op_info *oi,
 
 /* ---- adding nodes -------------------------------------------------------- */
 
+static const char *arity_msg(char *m, size_t cap, const nas_op_info *oi, int got) {
+  if (oi->min_in == oi->max_in)
+    snprintf(m, cap, "needs exactly %d input%s, got %d", oi->min_in, oi->min_in == 1 ? "" : "s",
+             got);
+  else if (got < oi->min_in)
+    snprintf(m, cap, "needs at least %d inputs, got %d", oi->min_in, got);
+  else
+    snprintf(m, cap, "takes at most %d inputs, got %d", oi->max_in, got);
+  return m;
+}
+
 /* Adds a node; labels (from_desc) maps ids to the ids shown in messages. */
 static int graph_add(nas_graph *g, const char *opname, const int *inputs, int ninputs,
                      const nas_attr *attrs, int nattrs, const int *labels, nas_error *err) {
@@ -229,13 +240,8 @@ static int graph_add(nas_graph *g, const char *opname, const int *inputs, int ni
     nd.nin = 1;
   } else {
     if (ninputs < oi->min_in || ninputs > oi->max_in) {
-      if (oi->min_in == oi->max_in)
-        nas_node_err(&c, NAS_EGRAPH, "needs exactly %d input%s, got %d", oi->min_in,
-                     oi->min_in == 1 ? "" : "s", ninputs);
-      else if (ninputs < oi->min_in)
-        nas_node_err(&c, NAS_EGRAPH, "needs at least %d inputs, got %d", oi->min_in, ninputs);
-      else
-        nas_node_err(&c, NAS_EGRAPH, "takes at most %d inputs, got %d", oi->max_in, ninputs);
+      char m[64];
+      nas_node_err(&c, NAS_EGRAPH, "%s", arity_msg(m, sizeof m, oi, ninputs));
       return -1;
     }
     for (int i = 0; i < ninputs; i++) {
@@ -462,12 +468,10 @@ nas_graph *nas_graph_from_desc(int ndim, const int64_t *dims, const nas_node_des
     }
     const nas_op_info *oi = &nas_op_table[op];
     if (x->ninputs < oi->min_in || x->ninputs > oi->max_in || !x->inputs) {
-      if (oi->min_in == oi->max_in)
-        nas_seterr(err, NAS_EGRAPH, "node %d (%s): needs exactly %d input%s, got %d", i + 1,
-                   oi->name, oi->min_in, oi->min_in == 1 ? "" : "s", x->ninputs);
-      else
-        nas_seterr(err, NAS_EGRAPH, "node %d (%s): needs %d to %d inputs, got %d", i + 1,
-                   oi->name, oi->min_in, oi->max_in, x->ninputs);
+      char m[64];
+      nas_seterr(err, NAS_EGRAPH, "node %d (%s): %s", i + 1, oi->name,
+                 x->ninputs > 0 && !x->inputs ? "inputs is NULL"
+                                              : arity_msg(m, sizeof m, oi, x->ninputs));
       goto fail;
     }
     for (int j = 0; j < x->ninputs; j++) {

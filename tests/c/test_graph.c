@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "check.h"
+#include "graph_impl.h" /* nas_op_attr_index */
 #include "nas.h"
 
 #define NA(...) (sizeof((nas_attr[]){__VA_ARGS__}) / sizeof(nas_attr))
@@ -108,6 +109,10 @@ static void test_op_table(void) {
   CHECK_EQ(nas_op_max_inputs(NAS_OP_MUL), 2);
   CHECK_EQ(nas_op_min_inputs(NAS_OP_RELU), 1);
   CHECK(nas_op_attr_key(NAS_OP_RELU, 0) == NULL);
+  CHECK(nas_op_attr_key(NAS_OP_COUNT, 0) == NULL);
+  CHECK_EQ(nas_op_attr_count((nas_op)-1), 0);
+  CHECK_EQ(nas_op_attr_default_int(NAS_OP_MAXPOOL, 1), -1); /* stride = k */
+  CHECK_EQ(nas_op_attr_index(NAS_OP_CONV, "groups"), 5);
 }
 
 static void test_conv(void) {
@@ -418,6 +423,15 @@ static void test_costs(void) {
   CHECK_EQ(nas_graph_memory_bytes(g, 128), 16 * params + 8 * acts * 128);
   CHECK_EQ(nas_graph_memory_bytes(g, 0), 16 * params + 8 * acts);
   CHECK_EQ(nas_graph_output(g), 6);
+  /* accessors out of range */
+  CHECK_EQ(nas_graph_node_op(g, 7), NAS_OP_COUNT);
+  CHECK_EQ(nas_graph_node_op(g, -1), NAS_OP_COUNT);
+  CHECK_EQ(nas_graph_node_params(g, 99), 0);
+  CHECK_EQ(nas_graph_node_ninputs(g, 0), 0);
+  int64_t d[3];
+  CHECK_EQ(nas_graph_node_shape(g, 42, d), 0);
+  CHECK_EQ(nas_graph_node_shape(g, 0, d), 3);
+  CHECK_EQ(d[0] * d[1] * d[2], 784);
   nas_graph_free(g);
 }
 
@@ -638,6 +652,9 @@ static void test_from_desc(void) {
   CHECK(nas_graph_from_desc(3, in, noin, 1, -1, &err) == NULL);
   CHECK_EQ(err.status, NAS_EGRAPH);
   CHECK_HAS(err.msg, "node 1 (relu): needs exactly 1 input, got 0");
+  nas_node_desc noadd[] = {{"conv", i0, 1, c3, 2}, {"add", i1, 1, NULL, 0}};
+  CHECK(nas_graph_from_desc(3, in, noadd, 2, -1, &err) == NULL);
+  CHECK_HAS(err.msg, "node 2 (add): needs at least 2 inputs, got 1");
   int i9[] = {9};
   nas_node_desc oor[] = {{"conv", i0, 1, c3, 2}, {"relu", i9, 1, NULL, 0}};
   CHECK(nas_graph_from_desc(3, in, oor, 2, -1, &err) == NULL);
