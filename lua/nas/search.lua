@@ -1,0 +1,409 @@
+-- nas.search: the search loop.
+--
+--   local result = nas.search{
+--     space = require "spaces.chain", strategy = require("strategies.evolution").new{ population = 20 },
+--     evaluate = nas.train{ data = nas.data.fashion_mnist{ valid = 5000 }, epochs = 1, fraction = 0.2 },
+--     objectives = { nas.maximize "accuracy", nas.minimize "latency_ms" },   -- or function(m) ... end
+--     constraints = { params = 1e5 },
+--     budget = { trials = 100, minutes = 10 }, seed = 1, out = "runs/fmnist",
+--   }
+--   print(result.best.id, result.best.score, #result.pareto, #result.trials)
+--   print(result.best:retrain{ epochs = 10 }.test_accuracy)
+--
+-- One trial: id -> rng = nas.rng(seed, id) -> genotype = strategy:ask(space, rng)
+-- -> net = space:build(genotype) -> same graph seen before? reuse its result
+-- -> analytic constraints -> (latency constraint: measure) -> predicates
+-- -> evaluate (train, score on valid) -> score -> store (one transaction)
+-- -> strategy:tell(trial). See docs/search.md.
+local util = require "nas.util"
+local objectives = require "nas.objectives"
+local constraints = require "nas.constraints"
+local store_mod = require "nas.store"
+local progress_mod = require "nas.progress"
+
+local json = store_mod.json
+local M = {}
+
+-- ---- trials -----------------------------------------------------------------
+
+local Trial = {}
+Trial.__index = Trial
+M.Trial = Trial
+Trial.__tostring = function(t)
+  return ("trial #%d %s score %s"):format(t.id, t.status, t.score and ("%.4f"):format(t.score) or "-")
+end
+
+-- trial:net() rebuilds the trial's network from its stored graph.
+function Trial:net()
+  if not self.graph then error(("trial #%d has no graph (status %s)"):format(self.id, self.status), 2) end
+  return require("nas").net_from_json(self.graph)
+end
+
+-- trial:retrain{ epochs = N, ... } -> { test_accuracy =, test_loss =, ... }
+-- Trains the trial's net afresh on train + valid with the evaluator's recipe
+-- (options override it) and measures the test split.
+function Trial:retrain(opts)
+  local ev = rawget(self, "_evaluator")
+  local net = self:net()
+  local r, msg
+  if type(ev) == "table" and type(ev.retrain) == "function" then
+    r, msg = ev:retrain(net, opts)
+  elseif opts and opts.data then
+    r, msg = require("nas.evaluators").retrain(net, opts)
+  else
+    error("retrain: this search's evaluator cannot retrain; pass data = (with .train and .test)", 2)
+  end
+  if not r then error("retrain failed: " .. tostring(msg), 2) end
+  return r
+end
+
+local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
+
+local function is_interrupt(e)
+  if type(e) == "string" and e:find("interrupted", 1, true) then return true end
+  local ok, core = pcall(require, "nas.core")
+  return ok and type(core) == "table" and core.interrupted and core.interrupted() or false
+end
+
+-- Plain JSON-able copy of metrics (functions, userdata dropped; NaN -> absent),
+-- exactly as it will read back from the store.
+local function clean(v, depth)
+  local t = type(v)
+  if t == "number" then return finite(v) and v or nil end
+  if t == "string" or t == "boolean" then return v end
+  if t == "table" and depth < 8 then
+    local out = {}
+    for k, x in pairs(v) do
+      if type(k) == "string" or math.type(k) == "integer" then out[k] = clean(x, depth + 1) end
+    end
+    return out
+  end
+  return nil
+end
+
+local function roundtrip(v) return json.decode(json.encode(clean(v, 0))) end
+
+-- ---- evaluating one genotype --------------------------------------------------
+
+-- Scores metrics: returns score or nil, reason. May add to metrics (a fitness
+-- function's additions are kept).
+local function score_of(obj, m)
+  if obj.kind == "scalar" then
+    local ok, s = pcall(obj.fn, m)
+    if not ok then
+      if is_interrupt(s) then error(s, 0) end
+      return nil, "fitness: " .. tostring(s)
+    end
+    if not finite(s) then return nil, "fitness returned " .. tostring(s) .. " (a finite number expected)" end
+    return s
+  end
+  return objectives.value(obj.list[1], m)
+end
+
+local function measure_latency(net)
+  local nas = require "nas"
+  local model = nas.model(net, { seed = 0 })
+  local ms = require("nas.evaluators").latency(model, 10)
+  model:release()
+  return ms
+end
+
+-- The single "evaluate one genotype" step (what a worker process will run):
+-- env = { space, evaluator, objectives (normalised), constraints (normalised),
+--         cache = {hash -> trial} | nil, progress = function(p) | nil }
+-- Returns the trial table (status ok / failed / rejected) and the graph JSON.
+-- Only an interrupt escapes as an error.
+function M.evaluate_genotype(env, id, genotype, seed)
+  local t = { id = id, genotype = genotype, seed = seed, metrics = {} }
+  local function fail(status, reason)
+    t.status, t.reason, t.score = status, reason, nil
+    return t
+  end
+  local function guard(what, ok, ...)
+    if ok then return true, ... end
+    local e = ...
+    if is_interrupt(e) then error(e, 0) end
+    return false, what .. tostring(e)
+  end
+
+  local ok, net, why = guard("build: ", pcall(env.space.build, env.space, genotype))
+  if not ok then return fail("failed", net) end
+  if not net then return fail("failed", "build: " .. tostring(why or "the space built no net")) end
+  local okh, hash = guard("hash: ", pcall(net.hash, net))
+  if not okh then return fail("failed", hash) end
+  t.hash = tostring(hash)
+  local okj, graph = pcall(net.to_json, net)
+  graph = okj and graph or nil
+
+  local prev = env.cache and env.cache[t.hash]
+  if prev then
+    t.cached_from = prev.cached_from or prev.id
+    t.metrics = roundtrip(prev.metrics)
+    t.status, t.score, t.reason = prev.status, prev.score, prev.reason
+    return t, graph
+  end
+
+  local m = t.metrics
+  local oka, err = guard("metrics: ", pcall(function()
+    m.params, m.flops, m.memory_mb, m.layers = net:params(), net:flops(), net:memory_mb(1), net:layers()
+  end))
+  if not oka then return fail("failed", err), graph end
+
+  local c = env.constraints
+  local pass, reason = constraints.check_limits(c, m, constraints.analytic)
+  if not pass then return fail("rejected", reason), graph end
+  if c.limits.latency_ms then
+    local okl, ms = guard("latency: ", pcall(measure_latency, net))
+    if not okl then return fail("failed", ms), graph end
+    m.latency_ms = ms
+    pass, reason = constraints.check_limits(c, m, { "latency_ms" })
+    if not pass then return fail("rejected", reason), graph end
+  end
+  if #c.predicates > 0 then
+    local okp, p, r = guard("constraint: ", pcall(constraints.check_predicates, c, m, net))
+    if not okp then return fail("failed", p), graph end
+    if not p then return fail("rejected", r), graph end
+  end
+
+  local ev = env.evaluator
+  local ctx = { seed = seed, trial = id, metrics = m, progress = env.progress }
+  local oke, res, ereason
+  if type(ev) == "function" then
+    oke, res, ereason = guard("evaluate: ", pcall(ev, net, ctx))
+  else
+    oke, res, ereason = guard("evaluate: ", pcall(ev.evaluate, ev, net, ctx))
+  end
+  if not oke then return fail("failed", res), graph end
+  if res == nil then return fail("failed", tostring(ereason or "evaluation failed")), graph end
+  if type(res) ~= "table" then
+    return fail("failed", "evaluate returned " .. type(res) .. " (a metrics table expected)"), graph
+  end
+  for k, v in pairs(res) do m[k] = v end
+  local s, sreason = score_of(env.objectives, m)
+  if s == nil then return fail("failed", sreason), graph end
+  t.status, t.score = "ok", s
+  return t, graph
+end
+
+-- ---- options ----------------------------------------------------------------
+
+local search_keys = { "space", "strategy", "evaluate", "objectives", "constraints", "budget", "seed", "out",
+                      "progress", "log", "clock" }
+
+local function default_clock()
+  local ok, sys = pcall(require, "system")
+  if ok and type(sys) == "table" and sys.gettime then return sys.gettime end
+  return os.time
+end
+
+local function check(opts, level)
+  level = level + 1
+  util.check_options(opts, search_keys, 1, "search", level)
+  if opts == nil then util.argerror(1, "search", "options table expected", level) end
+  local sp = opts.space
+  if type(sp) ~= "table" or type(sp.build) ~= "function" then
+    util.argerror(1, "search", "field 'space' must be a space (from nas.space(name, function(c) ... end))", level)
+  end
+  local st = opts.strategy
+  if type(st) ~= "table" or type(st.ask) ~= "function" or type(st.tell) ~= "function" then
+    util.argerror(1, "search", "field 'strategy' must be a strategy object with ask and tell " ..
+                  "(e.g. require(\"strategies.evolution\").new{...})", level)
+  end
+  local ev = opts.evaluate
+  if type(ev) ~= "function" and (type(ev) ~= "table" or type(ev.evaluate) ~= "function") then
+    util.argerror(1, "search", "field 'evaluate' must be an evaluator (nas.train{...}) or a function(net, ctx)", level)
+  end
+  local b = opts.budget
+  if type(b) ~= "table" then
+    util.argerror(1, "search", "field 'budget' = { trials = n, minutes = m } is required", level)
+  end
+  util.check_options(b, { "trials", "minutes" }, 1, "search (budget)", level)
+  if b.trials == nil and b.minutes == nil then
+    util.argerror(1, "search", "budget needs trials, minutes or both", level)
+  end
+  if b.trials ~= nil and (math.type(b.trials) ~= "integer" or b.trials < 0) then
+    util.argerror(1, "search", "budget.trials must be an integer >= 0", level)
+  end
+  if b.minutes ~= nil and (type(b.minutes) ~= "number" or b.minutes < 0) then
+    util.argerror(1, "search", "budget.minutes must be a number >= 0", level)
+  end
+  if opts.seed ~= nil and math.type(opts.seed) ~= "integer" then
+    util.argerror(1, "search", "field 'seed' must be an integer", level)
+  end
+  if opts.out ~= nil and (type(opts.out) ~= "string" or opts.out == "") then
+    util.argerror(1, "search", "field 'out' must be a folder name", level)
+  end
+  if opts.progress ~= nil and type(opts.progress) ~= "boolean" then
+    util.argerror(1, "search", "field 'progress' must be true or false", level)
+  end
+  if opts.log ~= nil and opts.log ~= false and opts.log ~= true and type(opts.log) ~= "function" then
+    util.argerror(1, "search", "field 'log' must be true, false or a function(line)", level)
+  end
+  if opts.clock ~= nil and type(opts.clock) ~= "function" then
+    util.argerror(1, "search", "field 'clock' must be a function returning seconds", level)
+  end
+end
+
+local function space_name(space)
+  return tostring(rawget(space, "name") or space.name or "?")
+end
+
+local function strategy_name(st)
+  return tostring(st.name or (getmetatable(st) and getmetatable(st).name) or "?")
+end
+
+-- ---- the loop -------------------------------------------------------------------
+
+local function better(a, b)
+  return b == nil or a.score > b.score
+end
+
+-- nas.search{...} -> result { best, pareto, trials, out, stopped, resumed }
+function M.run(opts)
+  check(opts, 2)
+  local space, strategy = opts.space, opts.strategy
+  local obj = objectives.normalize(opts.objectives, 2)
+  local cons = constraints.normalize(opts.constraints, 2)
+  local seed = opts.seed or util.config().seed
+  local budget = opts.budget
+  local clock = opts.clock or default_clock()
+  local nas = require "nas"
+
+  -- The store, the log file, the progress display.
+  local store, logfile
+  if opts.out then
+    store = store_mod.open(opts.out)
+    local fp = { space = space_name(space), seed = tostring(seed), objectives = obj.describe,
+                 strategy = strategy_name(strategy) }
+    local same, diff = store:fingerprint(fp)
+    if not same then
+      store:close()
+      error(("search: %s holds a different run (%s); use another 'out' or remove the folder"):format(opts.out, diff), 2)
+    end
+    logfile = io.open(opts.out .. "/search.log", "a")
+  end
+  local live = opts.progress
+  if live == nil then live = progress_mod.is_terminal() end
+  if opts.log == false or type(opts.log) == "function" then live = false end
+  local echo = opts.log
+  if echo == nil or echo == true then echo = nil end
+  local prog = progress_mod.new{ live = live, echo = echo, file = logfile, budget = budget, clock = clock }
+
+  local trials, cache, best = {}, {}, nil
+  local counted = 0 -- seconds spent by trials of earlier sessions
+  local function add(t, graph, ev)
+    t.graph = graph
+    t._evaluator = ev
+    setmetatable(t, Trial)
+    trials[#trials + 1] = t
+    if t.hash and not t.cached_from and not cache[t.hash] then cache[t.hash] = t end
+    if t.status == "ok" and not t.cached_from and better(t, best) then best = t end
+  end
+  local function public(t)
+    return { id = t.id, genotype = t.genotype, metrics = t.metrics, status = t.status, score = t.score,
+             reason = t.reason, cached_from = t.cached_from, hash = t.hash }
+  end
+
+  -- Resume: replay the finished trials through tell, in order.
+  local resumed = 0
+  if store then
+    for _, r in ipairs(store:trials()) do
+      if r.id ~= #trials + 1 then
+        store:close()
+        error(("search: %s/trials.db has a gap before trial %d"):format(opts.out, r.id), 2)
+      end
+      local graph = r.graph
+      r.graph = nil
+      add(r, graph, opts.evaluate)
+      counted = counted + (r.seconds or 0)
+      strategy:tell(public(r))
+      prog:trial_done(r, best, true)
+      resumed = resumed + 1
+    end
+    if resumed > 0 then
+      prog:message(("resuming %s: %d trials replayed, best %s"):format(opts.out, resumed,
+        best and ("%.4f (#%d)"):format(best.score, best.id) or "-"))
+    end
+  end
+  prog.elapsed_before = counted
+
+  local env = { space = space, evaluator = opts.evaluate, objectives = obj, constraints = cons, cache = cache,
+                progress = function(p) prog:on_step(p) end }
+  local start = clock()
+  local stopped
+  local function out_of_budget()
+    if budget.trials and #trials >= budget.trials then return "trials" end
+    if budget.minutes and counted + (clock() - start) >= budget.minutes * 60 then return "minutes" end
+    return nil
+  end
+
+  local ok, err = pcall(function()
+    while true do
+      stopped = out_of_budget()
+      if stopped then break end
+      local id = #trials + 1
+      local rng = nas.rng(seed, id)
+      local tseed = nas.rng(seed, id, "train"):int(0, 0x7fffffff)
+      local genotype = strategy:ask(space, rng)
+      if genotype == nil then
+        stopped = "strategy"
+        break
+      end
+      prog:trial_start(id)
+      local t0 = clock()
+      local t, graph = M.evaluate_genotype(env, id, genotype, tseed)
+      local t1 = clock()
+      if is_interrupt(t.reason) then error(t.reason, 0) end
+      t.started, t.finished, t.seconds = t0, t1, t1 - t0
+      t.genotype = roundtrip(genotype)
+      t.metrics = roundtrip(t.metrics)
+      if store then store:insert(t, graph) end
+      add(t, graph, opts.evaluate)
+      strategy:tell(public(t))
+      prog:trial_done(t, best)
+    end
+  end)
+  prog:finish()
+
+  local result = { trials = trials, best = best, out = opts.out, stopped = stopped, resumed = resumed,
+                   objectives = obj.list, seconds = clock() - start }
+  local ok_trials = {}
+  for _, t in ipairs(trials) do
+    if t.status == "ok" and not t.cached_from then ok_trials[#ok_trials + 1] = t end
+  end
+  if obj.kind == "pareto" then
+    result.pareto = objectives.pareto_front(ok_trials, obj.list)
+  else
+    result.pareto = best and { best } or {}
+  end
+
+  if store then store:close() end
+  local function close_log()
+    if logfile then logfile:close() logfile = nil end
+  end
+
+  if not ok then
+    if is_interrupt(err) then
+      local msg = ("interrupted: search stopped after %d trials%s; best so far: %s"):format(#trials,
+        opts.out and (" (stored in %s; run the script again to resume)"):format(opts.out) or "",
+        best and ("#%d score %.4f"):format(best.id, best.score) or "none")
+      prog:message(msg)
+      close_log()
+      error(msg, 0)
+    end
+    close_log()
+    error(err, 0)
+  end
+  local counts = { ok = 0, failed = 0, rejected = 0, cached = 0 }
+  for _, t in ipairs(trials) do
+    counts[t.status] = counts[t.status] + 1
+    if t.cached_from then counts.cached = counts.cached + 1 end
+  end
+  prog:message(("search done (%s): %d trials (%d ok, %d failed, %d rejected, %d repeats), best %s"):format(
+    stopped or "?", #trials, counts.ok, counts.failed, counts.rejected, counts.cached,
+    best and ("#%d score %.4f"):format(best.id, best.score) or "none"))
+  close_log()
+  return result
+end
+
+return M

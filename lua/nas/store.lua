@@ -1,0 +1,480 @@
+-- nas.store: the trial store of a search run, an SQLite database at
+-- <out>/trials.db (WAL mode, one transaction per finished trial).
+--
+--   local st = nas.store "runs/fmnist"        -- open (or create) a run's store
+--   for _, t in ipairs(st:trials()) do print(t.id, t.status, t.score) end
+--   st:close()
+--   nas.show "runs/fmnist"                     -- print the trials table
+--
+-- Tables:
+--   run(key TEXT PRIMARY KEY, value TEXT)   the run's fingerprint: space, seed,
+--                                           objectives, strategy; created, format
+--   trials(id INTEGER PRIMARY KEY, genotype TEXT (JSON), graph TEXT (net:to_json()),
+--          hash TEXT, metrics TEXT (JSON), score REAL, status TEXT ('ok'|'failed'|'rejected'),
+--          reason TEXT, cached_from INTEGER, started REAL, finished REAL, seconds REAL,
+--          seed INTEGER)
+-- Times are Unix seconds. JSON here keeps Lua's integer/float distinction
+-- (a float is always written with a '.' or an exponent), so that a genotype
+-- read back is exactly the one the strategy asked for.
+local util = require "nas.util"
+
+local M = {}
+
+-- ---- JSON that round-trips Lua values exactly -----------------------------
+
+local json = {}
+
+local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
+                  ['\r'] = '\\r', ['\t'] = '\\t' }
+
+local function encode_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return escapes[c] or ("\\u%04x"):format(c:byte())
+  end) .. '"'
+end
+
+local function encode_number(v)
+  if math.type(v) == "integer" then return tostring(v) end
+  if v ~= v or v == math.huge or v == -math.huge then return "null" end
+  local s = ("%.17g"):format(v)
+  if tonumber(("%.15g"):format(v)) == v then s = ("%.15g"):format(v) end
+  if not s:find("[%.eEn]") then s = s .. ".0" end
+  return s
+end
+
+local function encode(v, out)
+  local t = type(v)
+  if t == "nil" then out[#out + 1] = "null"
+  elseif t == "boolean" then out[#out + 1] = tostring(v)
+  elseif t == "number" then out[#out + 1] = encode_number(v)
+  elseif t == "string" then out[#out + 1] = encode_string(v)
+  elseif t == "table" then
+    local n = #v
+    local is_array = n > 0
+    if is_array then
+      for k in pairs(v) do
+        if math.type(k) ~= "integer" or k < 1 or k > n then is_array = false break end
+      end
+    end
+    if is_array then
+      out[#out + 1] = "["
+      for i = 1, n do
+        if i > 1 then out[#out + 1] = "," end
+        encode(v[i], out)
+      end
+      out[#out + 1] = "]"
+    else
+      local keys = {}
+      for k in pairs(v) do
+        if type(k) ~= "string" and math.type(k) ~= "integer" then
+          error("json: keys must be strings or integers, got " .. type(k), 0)
+        end
+        keys[#keys + 1] = k
+      end
+      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+      out[#out + 1] = "{"
+      for i, k in ipairs(keys) do
+        if i > 1 then out[#out + 1] = "," end
+        out[#out + 1] = encode_string(tostring(k))
+        out[#out + 1] = ":"
+        encode(v[k], out)
+      end
+      out[#out + 1] = "}"
+    end
+  else
+    error("json: cannot encode a " .. t, 0)
+  end
+end
+
+function json.encode(v)
+  local out = {}
+  encode(v, out)
+  return table.concat(out)
+end
+
+local function decode_error(s, i, what)
+  error(("json: %s at position %d"):format(what, i), 0)
+end
+
+local decode_value
+
+local function skip(s, i)
+  return s:find("[^ \t\r\n]", i) or #s + 1
+end
+
+local function decode_string(s, i)
+  local out, j = {}, i + 1
+  while true do
+    local c = s:sub(j, j)
+    if c == "" then decode_error(s, j, "unterminated string") end
+    if c == '"' then return table.concat(out), j + 1 end
+    if c == "\\" then
+      local e = s:sub(j + 1, j + 1)
+      local map = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+      if map[e] then
+        out[#out + 1] = map[e]
+        j = j + 2
+      elseif e == "u" then
+        local cp = tonumber(s:sub(j + 2, j + 5), 16)
+        if not cp then decode_error(s, j, "bad \\u escape") end
+        j = j + 6
+        if cp >= 0xD800 and cp <= 0xDBFF and s:sub(j, j + 1) == "\\u" then
+          local lo = tonumber(s:sub(j + 2, j + 5), 16)
+          if lo and lo >= 0xDC00 and lo <= 0xDFFF then
+            cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
+            j = j + 6
+          end
+        end
+        out[#out + 1] = utf8.char(cp)
+      else
+        decode_error(s, j, "bad escape")
+      end
+    else
+      local k = s:find('[\\"]', j) or #s + 1
+      out[#out + 1] = s:sub(j, k - 1)
+      j = k
+    end
+  end
+end
+
+function decode_value(s, i)
+  i = skip(s, i)
+  local c = s:sub(i, i)
+  if c == "{" then
+    local t = {}
+    i = skip(s, i + 1)
+    if s:sub(i, i) == "}" then return t, i + 1 end
+    while true do
+      if s:sub(i, i) ~= '"' then decode_error(s, i, "object key expected") end
+      local k
+      k, i = decode_string(s, i)
+      i = skip(s, i)
+      if s:sub(i, i) ~= ":" then decode_error(s, i, "':' expected") end
+      t[k], i = decode_value(s, i + 1)
+      i = skip(s, i)
+      local d = s:sub(i, i)
+      if d == "}" then return t, i + 1 end
+      if d ~= "," then decode_error(s, i, "',' or '}' expected") end
+      i = skip(s, i + 1)
+    end
+  elseif c == "[" then
+    local t, n = {}, 0
+    i = skip(s, i + 1)
+    if s:sub(i, i) == "]" then return t, i + 1 end
+    while true do
+      n = n + 1
+      t[n], i = decode_value(s, i)
+      i = skip(s, i)
+      local d = s:sub(i, i)
+      if d == "]" then return t, i + 1 end
+      if d ~= "," then decode_error(s, i, "',' or ']' expected") end
+      i = i + 1
+    end
+  elseif c == '"' then
+    return decode_string(s, i)
+  elseif s:sub(i, i + 3) == "true" then return true, i + 4
+  elseif s:sub(i, i + 4) == "false" then return false, i + 5
+  elseif s:sub(i, i + 3) == "null" then return nil, i + 4
+  else
+    local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
+    if not num or num == "" then decode_error(s, i, "unexpected character") end
+    local v = num:find("[%.eE]") and tonumber(num) + 0.0 or math.tointeger(tonumber(num)) or tonumber(num)
+    if v == nil then decode_error(s, i, "bad number") end
+    return v, i + #num
+  end
+end
+
+function json.decode(s)
+  local v, i = decode_value(s, 1)
+  i = skip(s, i)
+  if i <= #s then decode_error(s, i, "trailing characters") end
+  return v
+end
+
+M.json = json
+
+-- ---- the database ---------------------------------------------------------
+
+local function driver()
+  local ok, mod = pcall(require, "luasql.sqlite3")
+  if not ok then
+    error("the trial store needs LuaSQL for SQLite (apt-get install lua-sql-sqlite3): " .. tostring(mod), 0)
+  end
+  return mod
+end
+
+local env -- one luasql environment per process
+
+local function q(conn, v)
+  if v == nil then return "NULL" end
+  if type(v) == "number" then
+    if math.type(v) == "integer" then return tostring(v) end
+    if v ~= v or v == math.huge or v == -math.huge then return "NULL" end
+    return ("%.17g"):format(v)
+  end
+  if type(v) == "boolean" then return v and "1" or "0" end
+  return "'" .. conn:escape(tostring(v)) .. "'"
+end
+
+local function exec(conn, sql)
+  local r, msg = conn:execute(sql)
+  if r == nil then error("trial store: " .. tostring(msg) .. " (in: " .. sql:sub(1, 80) .. ")", 0) end
+  return r
+end
+
+local function rows(conn, sql)
+  local cur = exec(conn, sql)
+  local out = {}
+  if type(cur) ~= "userdata" then return out end
+  while true do
+    local row = cur:fetch({}, "a")
+    if not row then break end
+    out[#out + 1] = row
+  end
+  cur:close()
+  return out
+end
+
+local Store = {}
+Store.__index = Store
+
+local schema = {
+  "CREATE TABLE IF NOT EXISTS run(key TEXT PRIMARY KEY, value TEXT)",
+  [[CREATE TABLE IF NOT EXISTS trials(
+      id INTEGER PRIMARY KEY,
+      genotype TEXT NOT NULL,
+      graph TEXT,
+      hash TEXT,
+      metrics TEXT,
+      score REAL,
+      status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'rejected')),
+      reason TEXT,
+      cached_from INTEGER,
+      started REAL,
+      finished REAL,
+      seconds REAL,
+      seed INTEGER)]],
+}
+
+local function file_exists(p)
+  local f = io.open(p, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+function M.mkdir(dir)
+  if not os.execute("mkdir -p " .. shell_quote(dir)) then
+    error("cannot create the run folder " .. dir, 0)
+  end
+end
+
+-- nas.store(dir [, {create = true}]) -> Store. Opens <dir>/trials.db,
+-- creating the folder and the tables unless create = false.
+function M.open(dir, opts)
+  if type(dir) ~= "string" or dir == "" then util.argerror(1, "store", "run folder (string) expected", 2) end
+  util.check_options(opts, { "create" }, 2, "store", 2)
+  local create = not (opts and opts.create == false)
+  local path = dir .. "/trials.db"
+  if not create and not file_exists(path) then error(("no trial store at %s"):format(path), 2) end
+  if create then M.mkdir(dir) end
+  env = env or driver().sqlite3()
+  local conn, msg = env:connect(path)
+  if not conn then error(("cannot open %s: %s"):format(path, tostring(msg)), 2) end
+  local self = setmetatable({ conn = conn, path = path, dir = dir }, Store)
+  -- PRAGMA journal_mode returns a row: read it so the statement completes.
+  rows(conn, "PRAGMA busy_timeout = 10000")
+  rows(conn, "PRAGMA journal_mode = WAL")
+  -- WAL + NORMAL: a commit survives a killed process (kill -9); only a power
+  -- cut may lose the last commits, never consistency.
+  exec(conn, "PRAGMA synchronous = NORMAL")
+  if create then
+    for _, s in ipairs(schema) do exec(conn, s) end
+  end
+  return self
+end
+
+function Store:close()
+  if self.conn then
+    self.conn:close()
+    self.conn = nil
+  end
+end
+Store.__close = Store.close
+Store.__gc = Store.close
+
+-- The run table as key -> value.
+function Store:run_info()
+  local out = {}
+  for _, r in ipairs(rows(self.conn, "SELECT key, value FROM run")) do out[r.key] = r.value end
+  return out
+end
+
+-- Records the fingerprint of a search, or checks it against the one stored:
+-- returns true, or nil and the first difference.
+function Store:fingerprint(fp)
+  local have = self:run_info()
+  local keys = {}
+  for k in pairs(fp) do keys[#keys + 1] = k end
+  table.sort(keys)
+  if have.format == nil then
+    exec(self.conn, "BEGIN IMMEDIATE")
+    local ok, err = pcall(function()
+      exec(self.conn, "INSERT OR REPLACE INTO run(key, value) VALUES ('format', '1')")
+      exec(self.conn, ("INSERT OR REPLACE INTO run(key, value) VALUES ('created', %s)"):format(q(self.conn, os.time())))
+      for _, k in ipairs(keys) do
+        exec(self.conn, ("INSERT OR REPLACE INTO run(key, value) VALUES (%s, %s)"):format(q(self.conn, k),
+                                                                                   q(self.conn, fp[k])))
+      end
+    end)
+    if not ok then
+      self.conn:execute("ROLLBACK")
+      error(err, 0)
+    end
+    exec(self.conn, "COMMIT")
+    return true
+  end
+  for _, k in ipairs(keys) do
+    if have[k] ~= tostring(fp[k]) then
+      return nil, ("%s: stored %s, this search has %s"):format(k, tostring(have[k]), tostring(fp[k]))
+    end
+  end
+  return true
+end
+
+local function decode_or(s, default)
+  if s == nil then return default end
+  local ok, v = pcall(json.decode, s)
+  if ok then return v end
+  return default
+end
+
+local function row_to_trial(r)
+  return {
+    id = math.tointeger(r.id),
+    genotype = decode_or(r.genotype, {}),
+    graph = r.graph,
+    hash = r.hash,
+    metrics = decode_or(r.metrics, {}),
+    score = r.score,
+    status = r.status,
+    reason = r.reason,
+    cached_from = r.cached_from and math.tointeger(r.cached_from) or nil,
+    started = r.started,
+    finished = r.finished,
+    seconds = r.seconds,
+    seed = r.seed and math.tointeger(r.seed) or nil,
+  }
+end
+
+-- All finished trials, by id. opts.graph = false leaves the graph JSON out.
+function Store:trials(opts)
+  local cols = "id, genotype, hash, metrics, score, status, reason, cached_from, started, finished, seconds, seed"
+  if not (opts and opts.graph == false) then cols = cols .. ", graph" end
+  local out = {}
+  for _, r in ipairs(rows(self.conn, "SELECT " .. cols .. " FROM trials ORDER BY id")) do
+    out[#out + 1] = row_to_trial(r)
+  end
+  return out
+end
+
+function Store:count()
+  local r = rows(self.conn, "SELECT COUNT(*) AS n FROM trials")
+  return math.tointeger(r[1].n) or 0
+end
+
+-- One finished trial, in one transaction. `graph` is the net's JSON (or nil).
+function Store:insert(t, graph)
+  local c = self.conn
+  local sql = ("INSERT INTO trials(id, genotype, graph, hash, metrics, score, status, reason, cached_from, " ..
+               "started, finished, seconds, seed) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"):format(
+    q(c, t.id), q(c, json.encode(t.genotype)), q(c, graph), q(c, t.hash and tostring(t.hash)),
+    q(c, json.encode(t.metrics or {})), q(c, t.score), q(c, t.status), q(c, t.reason), q(c, t.cached_from),
+    q(c, t.started), q(c, t.finished), q(c, t.seconds), q(c, t.seed))
+  exec(c, "BEGIN IMMEDIATE")
+  local ok, err = pcall(exec, c, sql)
+  if not ok then
+    c:execute("ROLLBACK")
+    error(err, 0)
+  end
+  exec(c, "COMMIT")
+end
+
+-- ---- nas.show(dir): the trials table ----------------------------------------
+
+local function cell(v, f)
+  if v == nil then return "-" end
+  if type(v) == "number" then
+    if f == "int" then return ("%d"):format(math.floor(v + 0.5)) end
+    return (f or "%.4f"):format(v)
+  end
+  return tostring(v)
+end
+
+-- Parses the stored objectives description back ("maximize accuracy, minimize latency_ms").
+local function parse_objectives(desc)
+  if not desc or desc == "function" then return nil end
+  local obj = require "nas.objectives"
+  local list = {}
+  for sense, metric in desc:gmatch("(%a+) ([^,]+)") do
+    list[#list + 1] = sense == "maximize" and obj.maximize(metric) or obj.minimize(metric)
+  end
+  return #list > 0 and list or nil
+end
+
+-- nas.show(dir [, {out = file, limit = n}]): prints the run's trials table,
+-- the best trial and the Pareto front; returns the trials.
+function M.show(dir, opts)
+  util.check_options(opts, { "out", "limit" }, 2, "show", 2)
+  opts = opts or {}
+  local out = opts.out or io.stdout
+  local st = M.open(dir, { create = false })
+  local info = st:run_info()
+  local trials = st:trials({ graph = false })
+  st:close()
+  local objs = parse_objectives(info.objectives)
+  local front = {}
+  local ok_trials = {}
+  for _, t in ipairs(trials) do
+    if t.status == "ok" and not t.cached_from then ok_trials[#ok_trials + 1] = t end
+  end
+  if objs then
+    for _, t in ipairs(require("nas.objectives").pareto_front(ok_trials, objs)) do front[t.id] = true end
+  end
+  local best
+  for _, t in ipairs(ok_trials) do
+    if t.score and (not best or t.score > best.score) then best = t end
+  end
+  local counts = { ok = 0, failed = 0, rejected = 0 }
+  for _, t in ipairs(trials) do counts[t.status] = (counts[t.status] or 0) + 1 end
+  out:write(("run %s: space %s, seed %s, objectives: %s\n"):format(dir, info.space or "?", info.seed or "?",
+                                                                  info.objectives or "?"))
+  out:write(("%d trials: %d ok, %d failed, %d rejected\n"):format(#trials, counts.ok, counts.failed, counts.rejected))
+  local fmt = "%5s %-8s %1s %9s %8s %8s %9s %9s %9s %8s  %s\n"
+  out:write(fmt:format("id", "status", "P", "score", "accuracy", "loss", "params", "MMACs", "lat_ms", "secs", "note"))
+  local first = 1
+  if opts.limit and #trials > opts.limit then first = #trials - opts.limit + 1 end
+  for i = first, #trials do
+    local t = trials[i]
+    local m = t.metrics
+    local note = t.reason or ""
+    if t.cached_from then note = ("same graph as #%d"):format(t.cached_from) end
+    if best and t.id == best.id then note = "best " .. note end
+    out:write(fmt:format(t.id, t.status, front[t.id] and "*" or "", cell(t.score), cell(m.accuracy), cell(m.loss),
+                         cell(m.params, "int"), cell(m.flops and m.flops / 1e6, "%.2f"), cell(m.latency_ms, "%.3f"),
+                         cell(t.seconds, "%.1f"), note))
+  end
+  if best then
+    out:write(("best: #%d score %.4f (accuracy %s, params %s)\n"):format(best.id, best.score, cell(best.metrics.accuracy),
+                                                                         cell(best.metrics.params, "int")))
+  end
+  if objs then
+    local ids = {}
+    for _, t in ipairs(ok_trials) do if front[t.id] then ids[#ids + 1] = "#" .. t.id end end
+    out:write(("pareto front (%s): %s\n"):format(info.objectives, table.concat(ids, " ")))
+  end
+  return trials
+end
+
+return M
