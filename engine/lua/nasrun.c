@@ -99,9 +99,9 @@ static int docall(lua_State *L, int narg, int nres) {
 /* ---- paths ------------------------------------------------------------- */
 
 static int is_root(const char *dir) {
-  char p[PATH_MAX];
-  snprintf(p, sizeof p, "%s/lua/nas/init.lua", dir);
-  return access(p, R_OK) == 0;
+  char p[PATH_MAX + 32];
+  int n = snprintf(p, sizeof p, "%s/lua/nas/init.lua", dir);
+  return n > 0 && (size_t)n < sizeof p && access(p, R_OK) == 0;
 }
 
 /* Where the Lua files live: $NASRUN_HOME, else <exe>/../share/nasrun (an
@@ -116,8 +116,8 @@ static const char *find_root(char *buf, size_t cap) {
     char *slash = strrchr(exe, '/');
     if (slash) {
       *slash = '\0';
-      snprintf(buf, cap, "%s/../share/nasrun", exe);
-      if (is_root(buf)) return buf;
+      int len = snprintf(buf, cap, "%.*s/../share/nasrun", (int)(cap - 32), exe);
+      if (len > 0 && (size_t)len < cap && is_root(buf)) return buf;
     }
   }
   if (is_root(NASRUN_INSTALL_DATADIR)) return NASRUN_INSTALL_DATADIR;

@@ -146,7 +146,7 @@ function Net:clone() return wrap(self._g:clone()) end
 function Net:to_table() return self._g:to_table() end
 function Net:to_json()
   local json = cjson()
-  if json.encode_number_precision then json.encode_number_precision(17) end
+  if json.encode_number_precision then json.encode_number_precision(14) end
   return json.encode(self._g:to_table())
 end
 -- Number of outputs per sample (product of the output shape).

@@ -4,12 +4,13 @@
 local nas = require "nas"
 
 local net = nas.net{ input = {1, 28, 28} }
-net:conv{ out = 16, k = 3 }; net:bn(); net:relu(); net:maxpool{ k = 2 }
-local a = net:conv{ out = 32, k = 3 }; net:relu()
+net:conv{ out = 16, k = 3, bias = false }; net:bn(); net:relu(); net:maxpool{ k = 2 }
+net:conv{ out = 32, k = 3, bias = false }; net:bn()
+local a = net:relu()
 net:conv{ out = 32, k = 1 }
-net:add{ a, net:last() }
-net:maxpool{ k = 2 }
-net:gap(); net:linear{ out = 10 }
+net:add{ a, net:last() }              -- a residual branch: the model is a DAG, not a chain
+net:relu(); net:maxpool{ k = 2 }
+net:flatten(); net:linear{ out = 10 }
 assert(net:params() > 5000 and net:flops() > 1e5, "analytic costs")
 print(net:summary())
 
@@ -20,7 +21,7 @@ local train = data.train:subset(12000, 1)
 local model = nas.model(net, { seed = 1 })
 assert(model:params() == net:params(), "libtorch's parameter count equals the analytic one")
 local epochs = 0
-local hist = assert(model:train(train, { epochs = 1, batch = 64, optimizer = "sgd", lr = 0.05,
+local hist = assert(model:train(train, { epochs = 1, batch = 64, optimizer = "sgd", lr = 0.02,
                                          momentum = 0.9, schedule = "cosine",
                                          on_epoch = function() epochs = epochs + 1 end }))
 assert(epochs == 1 and #hist.loss == 1, "one epoch recorded")

@@ -117,10 +117,10 @@ local m = nas.model(net)
   end)
 
   it("stops on SIGINT with an error, not a hang", function()
-    local path = script("local t = os.time() while os.time() - t < 20 do end print('not interrupted')\n")
+    local path = script("io.stderr:write('started\\n') local t = os.time() while os.time() - t < 20 do end print('not interrupted')\n")
     local tmp = os.tmpname()
     os.execute(("(%s %s >%s 2>&1 & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo \"exit=$?\" >>%s)"):format(
-      nasrun(), path, tmp, tmp))
+      nasrun(), path, tmp, tmp, tmp))
     local f = io.open(tmp)
     local out = f:read("a")
     f:close()
