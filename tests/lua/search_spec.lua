@@ -350,7 +350,7 @@ describe("nas.train", function()
     function space.build(_, g)
       local net = nas.net{ input = { 1, 28, 28 } }
       net:conv{ out = g.w, k = 3 }; net:relu(); net:maxpool{ k = 2 }
-      net:gap(); net:linear{ out = 10 }
+      net:flatten(); net:linear{ out = 10 }
       return net
     end
     local ev = nas.train{ data = data, epochs = 1, batch = 64, lr = 0.05, fraction = 0.05, latency_runs = 3 }
