@@ -4,7 +4,6 @@
 local nas = require "nas"
 local tiny = require "tests.lua.tiny_search"
 local evaluators = require "nas.evaluators"
-local objectives = require "nas.objectives"
 
 local tmp = os.getenv("NAS_TEST_TMP") or "/tmp"
 local counter = 0
@@ -364,19 +363,9 @@ describe("nas.train", function()
       assert.is_true(t.metrics.train_s > 0)
       calls[#calls + 1] = t.metrics.steps
     end
-    assert.is_true(calls[1] > 0 and calls[1] < 30) -- 5% of 58000 samples, batch 64
+    assert.is_true(calls[1] >= 40 and calls[1] <= 50, "steps " .. calls[1]) -- 5% of 58000 samples, batch 64
     local rt = r.best:retrain{ steps = 60, verbose = false }
     assert.is_true(rt.test_accuracy > 0.3, "test accuracy " .. rt.test_accuracy)
     assert.are.equal(60000, rt.train_count) -- train + valid
-  end)
-end)
-
-describe("nas.objectives", function()
-  it("scores with weighted sums and penalties", function()
-    local f = objectives.weighted{ accuracy = 1, latency_ms = -0.1 }
-    assert.are.equal(0.9 - 0.2, f{ accuracy = 0.9, latency_ms = 2 })
-    local g = objectives.penalized("accuracy", { latency_ms = 2 }, 0.5)
-    assert.are.equal(0.9, g{ accuracy = 0.9, latency_ms = 1 })
-    assert.are.equal(0.9 - 0.5 * 0.5, g{ accuracy = 0.9, latency_ms = 3 })
   end)
 end)
