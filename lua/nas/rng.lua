@@ -1,0 +1,191 @@
+-- nas.rng: a deterministic random number generator for searches.
+--
+--   local rng = nas.rng(42)            -- or nas.rng(seed, trial_id, ...): one stream per extra key
+--   rng:uniform()                      -- [0, 1)
+--   rng:int(1, 6)                      -- inclusive, unbiased
+--   rng:choice{ "a", "b" }; rng:normal(); rng:shuffle(list)
+--   local s = rng:state(); local same = nas.rng.from_state(s)
+--
+-- xoshiro256** (Blackman and Vigna) on Lua 5.4's 64-bit integers (wrap-around
+-- arithmetic, logical shifts), seeded through splitmix64. Pure Lua, independent
+-- of math.random, and the same sequence on every machine and run.
+local M = {}
+local Rng = {}
+Rng.__index = Rng
+Rng.__name = "nas.Rng"
+
+local function rotl(x, k)
+  return (x << k) | (x >> (64 - k))
+end
+
+-- splitmix64 step: returns the new state and one output.
+local function splitmix(z)
+  z = z + 0x9e3779b97f4a7c15
+  local x = z
+  x = (x ~ (x >> 30)) * 0xbf58476d1ce4e5b9
+  x = (x ~ (x >> 27)) * 0x94d049bb133111eb
+  return z, x ~ (x >> 31)
+end
+
+-- A seed key as a 64-bit integer: integers as they are, integral floats
+-- converted, strings hashed (FNV-1a).
+local function key_int(v, n)
+  if math.type(v) == "integer" then return v end
+  if math.type(v) == "float" then
+    local i = math.tointeger(v)
+    if i then return i end
+  elseif type(v) == "string" then
+    local h = 0xcbf29ce484222325
+    for i = 1, #v do h = (h ~ v:byte(i)) * 0x100000001b3 end
+    return h
+  end
+  error(("bad argument #%d to 'rng' (seed must be an integer or a string, got %s)")
+        :format(n, math.type(v) or type(v)), 3)
+end
+
+local function new(seed, ...)
+  if seed == nil then seed = 0 end
+  local z = key_int(seed, 1)
+  -- Extra keys (e.g. a trial id) select independent streams of the same seed.
+  for i = 1, select("#", ...) do
+    local _, h = splitmix(z)
+    z = h ~ key_int(select(i, ...), i + 1)
+  end
+  local s = {}
+  for i = 1, 4 do z, s[i] = splitmix(z) end
+  if s[1] == 0 and s[2] == 0 and s[3] == 0 and s[4] == 0 then s[1] = 1 end
+  return setmetatable({ s[1], s[2], s[3], s[4] }, Rng)
+end
+
+local function check(self, fname)
+  if getmetatable(self) ~= Rng then
+    error(("bad argument #1 to '%s' (rng expected; call it as rng:%s(...))"):format(fname, fname), 3)
+  end
+end
+
+-- Next raw 64-bit output (any integer, negative ones included).
+function Rng:next()
+  local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
+  local result = rotl(s1 * 5, 7) * 9
+  local t = s1 << 17
+  s2 = s2 ~ s0
+  s3 = s3 ~ s1
+  s1 = s1 ~ s2
+  s0 = s0 ~ s3
+  s2 = s2 ~ t
+  s3 = rotl(s3, 45)
+  self[1], self[2], self[3], self[4] = s0, s1, s2, s3
+  return result
+end
+
+-- A float in [0, 1) with 53 random bits.
+function Rng:uniform()
+  check(self, "uniform")
+  return (self:next() >> 11) * 0x1p-53
+end
+
+-- An integer in [lo, hi] (both inclusive), without modulo bias.
+function Rng:int(lo, hi)
+  check(self, "int")
+  if math.type(lo) ~= "integer" or math.type(hi) ~= "integer" then
+    lo, hi = math.tointeger(lo), math.tointeger(hi)
+    if not lo or not hi then error("bad argument to 'int' (integers lo, hi expected)", 2) end
+  end
+  if hi < lo then error(("bad argument to 'int' (empty range %d..%d)"):format(lo, hi), 2) end
+  local range = hi - lo -- number of values - 1 (as an unsigned 64-bit integer)
+  if range == 0 then return lo end
+  -- Smallest bit count that holds `range`; take that many top bits, reject above.
+  local bits = 64
+  while bits > 1 and (range >> (bits - 1)) == 0 do bits = bits - 1 end
+  while true do
+    local x = self:next() >> (64 - bits)
+    if math.ult(x, range) or x == range then return lo + x end
+  end
+end
+
+-- A uniformly chosen element of a non-empty list.
+function Rng:choice(list)
+  check(self, "choice")
+  if type(list) ~= "table" or #list == 0 then
+    error("bad argument #1 to 'choice' (non-empty list expected)", 2)
+  end
+  return list[self:int(1, #list)]
+end
+
+-- A standard normal deviate (Box-Muller; two uniforms per call).
+function Rng:normal(mean, sd)
+  check(self, "normal")
+  local u1 = 1 - self:uniform() -- (0, 1]
+  local u2 = self:uniform()
+  local z = math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
+  return (mean or 0) + (sd or 1) * z
+end
+
+-- Fisher-Yates shuffle in place; returns the list.
+function Rng:shuffle(list)
+  check(self, "shuffle")
+  if type(list) ~= "table" then error("bad argument #1 to 'shuffle' (list expected)", 2) end
+  for i = #list, 2, -1 do
+    local j = self:int(1, i)
+    list[i], list[j] = list[j], list[i]
+  end
+  return list
+end
+
+-- k distinct indices from 1..n, in draw order.
+function Rng:sample(n, k)
+  check(self, "sample")
+  if k > n then error(("bad argument to 'sample' (cannot draw %d of %d)"):format(k, n), 2) end
+  local idx, out = {}, {}
+  for i = 1, k do
+    local j = self:int(i, n)
+    local a, b = idx[i] or i, idx[j] or j
+    idx[i], idx[j] = b, a
+    out[i] = b
+  end
+  return out
+end
+
+-- An independent generator derived from this one (advances this one once).
+function Rng:split()
+  check(self, "split")
+  return new(self:next())
+end
+
+-- The state as a 64-character hex string (JSON-safe); nas.rng.from_state(s).
+function Rng:state()
+  check(self, "state")
+  return ("%016x%016x%016x%016x"):format(self[1], self[2], self[3], self[4])
+end
+
+function Rng:clone()
+  check(self, "clone")
+  return setmetatable({ self[1], self[2], self[3], self[4] }, Rng)
+end
+
+Rng.__tostring = function(self) return "nas.Rng(" .. self:state() .. ")" end
+
+local function from_state(s)
+  if type(s) ~= "string" or not s:match("^%x+$") or #s ~= 64 then
+    error("bad argument #1 to 'from_state' (a 64-digit hex string from rng:state() expected)", 2)
+  end
+  local t = {}
+  for i = 1, 4 do
+    -- Two 32-bit halves: tonumber on 16 hex digits would overflow to a float.
+    local hi = tonumber(s:sub(16 * i - 15, 16 * i - 8), 16)
+    local lo = tonumber(s:sub(16 * i - 7, 16 * i), 16)
+    t[i] = (hi << 32) | lo
+  end
+  return setmetatable(t, Rng)
+end
+
+function M.is_rng(x) return getmetatable(x) == Rng end
+M.from_state = from_state
+M.Rng = Rng
+
+-- nas.rng is this callable table: nas.rng(seed [, stream...]), nas.rng.from_state(s).
+M.new = setmetatable({ from_state = from_state, is_rng = M.is_rng }, {
+  __call = function(_, ...) return new(...) end,
+})
+
+return M

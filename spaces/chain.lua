@@ -1,0 +1,97 @@
+-- spaces/chain.lua: a macro search space, a chain of conv blocks.
+--
+--   local space = require "spaces.chain"                       -- 1x28x28, 10 classes
+--   local cifar = require("spaces.chain").with{ input = {3, 32, 32}, classes = 100 }
+--
+-- Decisions:
+--   depth                      int min_depth..max_depth: number of blocks
+--   width<i>, kernel<i>        per block: conv output channels, kernel size
+--   down<i>                    per block, while the map is at least min_size wide:
+--                              "none" | "stride" (stride-2 conv) | "maxpool" | "avgpool"
+--   skip<i> (blocks 2..depth)  "none" | "add" (residual) | "concat": joins the block's
+--                              input to its output; a 1x1 conv (+bn) projects the input
+--                              when the channels or the size differ
+-- A block is conv(k, width, bias off) - bn - relu [- pool]. The head is gap - linear.
+-- Kernels wider than the current map are not offered.
+local nas = require "nas"
+
+local defaults = {
+  input = { 1, 28, 28 },
+  classes = 10,
+  min_depth = 2,
+  max_depth = 6,
+  widths = { 16, 32, 64 },
+  kernels = { 3, 5 },
+  downs = { "none", "stride", "maxpool", "avgpool" },
+  skips = { "none", "add", "concat" },
+  min_size = 8, -- no downsampling decision once the map is smaller than this
+  dropout = 0,  -- dropout before the classifier (0: none)
+}
+
+local function fitting(kernels, size)
+  local out = {}
+  for _, k in ipairs(kernels) do
+    if k <= size then out[#out + 1] = k end
+  end
+  if #out == 0 then out[1] = 1 end
+  return out
+end
+
+-- The shortcut from x (channels cin) to a tensor shaped like the block output.
+local function shortcut(net, x, cin, cout, down, how)
+  local s = x
+  if down == "maxpool" then
+    s = net:maxpool{ input = s, k = 2 }
+  elseif down == "avgpool" then
+    s = net:avgpool{ input = s, k = 2 }
+  end
+  local stride = down == "stride" and 2 or 1
+  if stride == 2 or (how == "add" and cin ~= cout) then
+    s = net:conv{ input = s, out = how == "add" and cout or cin, k = 1, stride = stride, padding = 0, bias = false }
+    s = net:bn{ input = s }
+  end
+  return s
+end
+
+local function build(c, o)
+  if type(o.input) ~= "table" or #o.input ~= 3 then
+    error("spaces/chain: option 'input' must be an image shape {C, H, W}", 0)
+  end
+  local net = nas.net{ input = o.input }
+  local channels = o.input[1]
+  local size = math.min(o.input[2], o.input[3])
+  local x = net:input()
+  for i = 1, c:int("depth", o.min_depth, o.max_depth) do
+    local width = c:choice("width" .. i, o.widths)
+    local k = c:choice("kernel" .. i, fitting(o.kernels, size))
+    local down = "none"
+    if size >= o.min_size then down = c:choice("down" .. i, o.downs) end
+    local skip = "none"
+    if i > 1 then skip = c:choice("skip" .. i, o.skips) end
+    local y = net:conv{ input = x, out = width, k = k, stride = down == "stride" and 2 or 1, bias = false }
+    net:bn(); y = net:relu()
+    if down == "maxpool" then
+      y = net:maxpool{ k = 2 }
+    elseif down == "avgpool" then
+      y = net:avgpool{ k = 2 }
+    end
+    local out_channels = width
+    if skip ~= "none" then
+      local s = shortcut(net, x, channels, width, down, skip)
+      if skip == "add" then
+        y = net:add{ y, s }
+      else
+        y = net:concat{ y, s }
+        out_channels = width + channels
+      end
+    end
+    x, channels = y, out_channels
+    size = math.min(net:shape(x)[2], net:shape(x)[3])
+  end
+  net:gap{ input = x }
+  if o.dropout > 0 then net:dropout{ p = o.dropout } end
+  net:linear{ out = o.classes }
+  return net
+end
+
+return nas.space("chain", build, defaults)
