@@ -95,8 +95,8 @@ function Rng:int(lo, hi)
   local range = hi - lo -- number of values - 1 (as an unsigned 64-bit integer)
   if range == 0 then return lo end
   -- Smallest bit count that holds `range`; take that many top bits, reject above.
-  local bits = 64
-  while bits > 1 and (range >> (bits - 1)) == 0 do bits = bits - 1 end
+  local bits = 1
+  while bits < 64 and (range >> bits) ~= 0 do bits = bits + 1 end
   while true do
     local x = self:next() >> (64 - bits)
     if math.ult(x, range) or x == range then return lo + x end

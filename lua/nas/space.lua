@@ -587,8 +587,8 @@ function Space:size()
   while #stack > 0 do
     runs = runs + 1
     if runs > M.count_limit then
-      return nil, ("space '%s' has more than %d genotypes (counted %d before giving up)")
-             :format(self.name, n, n)
+      return nil, ("space '%s' is too large to count by enumeration (more than %d genotypes)")
+             :format(self.name, n)
     end
     local prefix = table.remove(stack)
     local c = new_chooser(self, "enum", { prefix = prefix })

@@ -1,0 +1,115 @@
+-- busted --lua=lua5.4 --lpath='lua/?.lua;lua/?/init.lua;./?.lua' tests/lua/rng_spec.lua
+local R = require "nas.rng"
+local rng = R.new
+
+describe("nas.rng", function()
+  it("is xoshiro256** seeded by splitmix64 (reference outputs)", function()
+    local r = rng(42)
+    -- From a reference implementation of splitmix64 + xoshiro256**.
+    assert.are.equal("15780b2e0c2ec716", ("%016x"):format(r:next()))
+    assert.are.equal("6104d9866d113a7e", ("%016x"):format(r:next()))
+    assert.are.equal("ae17533239e499a1", ("%016x"):format(r:next()))
+  end)
+
+  it("is deterministic, and seeds and streams differ", function()
+    local a, b, c, d = rng(7), rng(7), rng(8), rng(7, 1)
+    local same, diff_seed, diff_stream = true, false, false
+    for _ = 1, 100 do
+      local x = a:uniform()
+      if x ~= b:uniform() then same = false end
+      if x ~= c:uniform() then diff_seed = true end
+      if x ~= d:uniform() then diff_stream = true end
+    end
+    assert.is_true(same)
+    assert.is_true(diff_seed)
+    assert.is_true(diff_stream)
+    assert.are.equal(rng(3, 4, "train"):int(0, 1e9), rng(3, 4, "train"):int(0, 1e9))
+    assert.are_not.equal(rng(3, 4, "train"):next(), rng(3, 4, "test"):next())
+    assert.are.equal(rng(5.0):next(), rng(5):next())
+  end)
+
+  it("does not touch math.random", function()
+    math.randomseed(1)
+    local x = math.random()
+    math.randomseed(1)
+    local r = rng(1)
+    for _ = 1, 10 do r:uniform() end
+    assert.are.equal(x, math.random())
+    math.randomseed(123)
+    local a = rng(9):uniform()
+    math.randomseed(456)
+    assert.are.equal(a, rng(9):uniform())
+  end)
+
+  it("uniform is in [0, 1) with mean about 1/2", function()
+    local r, sum = rng(1), 0
+    for _ = 1, 20000 do
+      local u = r:uniform()
+      assert.is_true(u >= 0 and u < 1)
+      sum = sum + u
+    end
+    assert.is_true(math.abs(sum / 20000 - 0.5) < 0.01)
+  end)
+
+  it("int is inclusive, uniform and unbiased over small ranges", function()
+    local r, count = rng(2), {}
+    for _ = 1, 60000 do
+      local v = r:int(-1, 4)
+      assert.are.equal("integer", math.type(v))
+      count[v] = (count[v] or 0) + 1
+    end
+    for v = -1, 4 do assert.is_true(math.abs(count[v] - 10000) < 500, "value " .. v) end
+    assert.is_nil(count[-2]); assert.is_nil(count[5])
+    assert.are.equal(3, r:int(3, 3))
+    local big = r:int(math.mininteger, math.maxinteger)
+    assert.are.equal("integer", math.type(big))
+    assert.has_error(function() r:int(2, 1) end)
+  end)
+
+  it("choice, shuffle and sample", function()
+    local r = rng(3)
+    local seen = {}
+    for _ = 1, 200 do seen[r:choice{ "a", "b", "c" }] = true end
+    assert.is_true(seen.a and seen.b and seen.c)
+    assert.has_error(function() r:choice{} end)
+    local list = {}
+    for i = 1, 50 do list[i] = i end
+    r:shuffle(list)
+    local sorted = { table.unpack(list) }
+    table.sort(sorted)
+    for i = 1, 50 do assert.are.equal(i, sorted[i]) end
+    local moved = 0
+    for i = 1, 50 do if list[i] ~= i then moved = moved + 1 end end
+    assert.is_true(moved > 30)
+    local idx, uniq = r:sample(10, 10), {}
+    for _, i in ipairs(idx) do uniq[i] = true end
+    for i = 1, 10 do assert.is_true(uniq[i]) end
+  end)
+
+  it("normal has mean 0 and sd 1", function()
+    local r, s, s2, n = rng(4), 0, 0, 20000
+    for _ = 1, n do
+      local z = r:normal()
+      s, s2 = s + z, s2 + z * z
+    end
+    local mean = s / n
+    assert.is_true(math.abs(mean) < 0.03)
+    assert.is_true(math.abs(math.sqrt(s2 / n - mean * mean) - 1) < 0.03)
+  end)
+
+  it("state round-trips through a JSON-safe string", function()
+    local r = rng(11)
+    for _ = 1, 5 do r:next() end
+    local s = r:state()
+    assert.are.equal("string", type(s))
+    assert.are.equal(64, #s)
+    local q = R.new.from_state(s)
+    for _ = 1, 20 do assert.are.equal(r:next(), q:next()) end
+    assert.has_error(function() R.from_state("xyz") end)
+  end)
+
+  it("rejects bad seeds", function()
+    assert.has_error(function() rng(1.5) end)
+    assert.has_error(function() rng({}) end)
+  end)
+end)
