@@ -82,6 +82,7 @@ local function build(c, o)
     local name = edge_name(e[1], e[2])
     ops[name] = c:choice(name, OPS)
   end
+  c:done() -- the six edges are all the decisions: enumeration need not build the net
   local net = nas.net{ input = o.input }
   net:conv{ out = o.C, k = 3, bias = false }
   local x = net:bn()

@@ -37,7 +37,8 @@ M.count_limit = 50000
 local Abort = {}
 Abort.__tostring = function(e) return e.msg end
 -- kind: "genotype" (missing or out-of-domain value), "space" (a misused
--- chooser), "branch" (enumeration reached an unassigned decision).
+-- chooser), "branch" (enumeration reached an unassigned decision),
+-- "complete" (enumeration reached c:done()).
 local function abort(kind, msg, extra)
   local e = setmetatable({ kind = kind, msg = msg }, Abort)
   if extra then for k, v in pairs(extra) do e[k] = v end end
@@ -242,6 +243,9 @@ local function misuse(c, fname, msg)
 end
 
 local function decide(c, name, d)
+  if c.closed then
+    abort("space", ("space '%s': decision '%s' is asked after c:done()"):format(c.space, name))
+  end
   local prev = c.seen[name]
   if prev then
     if not same_domain(prev.decl, d) then
@@ -290,6 +294,13 @@ local function check_name(c, fname, name)
   if type(name) ~= "string" or name == "" then
     misuse(c, fname, "decision name (a non-empty string) expected, got " .. type(name))
   end
+end
+
+-- Optional: no decisions follow. Enumeration and counting stop the run here
+-- instead of building the net; asking another decision afterwards is an error.
+function Chooser:done()
+  if self.mode == "enum" then abort("complete", "complete") end
+  self.closed = true
 end
 
 function Chooser:choice(name, values)
@@ -566,7 +577,7 @@ function Space:enumerate()
       local prefix = table.remove(stack)
       local c = new_chooser(space, "enum", { prefix = prefix })
       local ok, kind, msg, err = run(space, c)
-      if ok or kind == "graph" then return c.out end
+      if ok or kind == "graph" or kind == "complete" then return c.out end
       if kind ~= "branch" then error(msg, 2) end
       for i = cardinality(err.domain), 1, -1 do
         local p = copy(prefix)
@@ -593,7 +604,7 @@ function Space:size()
     local prefix = table.remove(stack)
     local c = new_chooser(self, "enum", { prefix = prefix })
     local ok, kind, msg, err = run(self, c)
-    if ok or kind == "graph" then
+    if ok or kind == "graph" or kind == "complete" then
       n = n + 1
     elseif kind == "branch" then
       for i = cardinality(err.domain), 1, -1 do

@@ -234,6 +234,25 @@ describe("nas.space", function()
     assert.are.same({ wide = false }, first)
     assert.is_truthy(keys['w=16;wide=true'])
     assert.are.equal(3, small.opts.classes)
+    -- c:done(): enumeration stops there; a decision after it is an error
+    local built = 0
+    local early = nas.space("early", function(c)
+      local w = c:choice("w", { 2, 3, 4 })
+      c:done()
+      built = built + 1
+      local net = nas.net{ input = { 4 } }
+      net:linear{ out = w }
+      return net
+    end)
+    assert.are.equal(3, early:size())
+    assert.are.equal(0, built)
+    assert.is_truthy(early:build({ w = 3 }))
+    local late = nas.space("late", function(c)
+      c:done()
+      c:bool("x")
+      return nas.net{ input = { 4 } }
+    end)
+    assert.has_error(function() late:sample(nas.rng(1)) end, "space 'late': decision 'x' is asked after c:done()")
   end)
 
   it("takes options through with{...}, strictly", function()
