@@ -15,6 +15,12 @@
 --   space:decisions(g); space:key(g); space:size(); for g in space:enumerate() do ... end
 --   local big = space.with{ classes = 100 }  -- the same space with other options
 --
+-- The chooser: c:choice(name, values), c:int(name, lo, hi), c:bool(name),
+-- c:float(name, lo, hi [, {log = true}]) each return the decision's value;
+-- c:done() (optional) says no decisions follow, so enumeration can stop there.
+-- Asking one name again returns the same value; with another domain it is an
+-- error naming the decision.
+--
 -- A genotype is a plain table decision name -> value (number, string or
 -- boolean). Running the space's function with a chooser `c` is the only way to
 -- learn which decisions exist: the chooser answers each c:choice/int/bool/float
