@@ -7,6 +7,9 @@ set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
 start=$(date +%s)
+# Debian's luaconf.h includes lua5.4-deb-multiarch.h from the multiarch include
+# folder, which gpu-build.sh does not put on CPATH (it keeps what we set).
+export CPATH="$PWD/.device/root/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}"
 bash .device/gpu-build.sh >"$OUT/build.log" 2>&1
 rc=$?
 tail -25 "$OUT/build.log"
