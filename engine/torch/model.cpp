@@ -55,16 +55,18 @@ void apply_memfmt(nas_model *m, nas_memfmt fmt) {
   m->current = fmt;
 }
 
+at::Tensor to_model(nas_model *m, at::Tensor x) {
+  if (m->device.is_cuda()) x = x.to(m->device, /*non_blocking=*/true);
+  if (m->current == NAS_MEMFMT_CHANNELS_LAST && x.dim() == 4)
+    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  return x;
+}
+
 at::Tensor input_tensor(nas_model *m, const float *x, int64_t n) {
-  std::vector<int64_t> sz;
-  sz.reserve(4);
-  sz.push_back(n);
-  for (int i = 0; i < m->in_ndim; i++) sz.push_back(m->in_dims[i]);
-  at::Tensor t = torch::from_blob(const_cast<float *>(x), sz, torch::kFloat32);
-  if (m->device.is_cuda()) t = t.to(m->device);
-  if (m->current == NAS_MEMFMT_CHANNELS_LAST && t.dim() == 4)
-    t = t.contiguous(at::MemoryFormat::ChannelsLast);
-  return t;
+  int64_t sz[NAS_MAX_DIMS + 1] = {n, 0, 0, 0};
+  for (int i = 0; i < m->in_ndim; i++) sz[i + 1] = m->in_dims[i];
+  return to_model(m, torch::from_blob(const_cast<float *>(x), at::IntArrayRef(sz, m->in_ndim + 1),
+                                      torch::kFloat32));
 }
 
 at::Tensor NasNet::forward(const at::Tensor &x) {

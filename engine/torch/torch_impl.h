@@ -3,6 +3,7 @@
 #ifndef NAS_TORCH_IMPL_H
 #define NAS_TORCH_IMPL_H
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 #include <cstring>
@@ -74,6 +75,9 @@ void apply_memfmt(nas_model *m, nas_memfmt fmt);
 /* Wraps n host samples (no copy on CPU), moves them to the model's device and
  * memory format. The host memory must stay valid while the result is used. */
 at::Tensor input_tensor(nas_model *m, const float *x, int64_t n);
+/* Moves a host batch {n, in_dims...} to the model's device (asynchronously
+ * when it is pinned) and memory format. */
+at::Tensor to_model(nas_model *m, at::Tensor x);
 
 /* Sets every parameter's gradient to undefined (set_to_none semantics). */
 inline void grads_to_none(const std::vector<at::Tensor> &params) {

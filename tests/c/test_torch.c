@@ -235,6 +235,7 @@ static void test_dag_forward(void) {
     nas_model *m = model(h, 3, NAS_MEMFMT_NCHW);
     CHECK(m != NULL);
     if (m) {
+      CHECK_EQ(nas_graph_params(h), nas_model_param_count(m)); /* nodes past the output too */
       nas_status st = nas_model_forward(m, x, n, y, &err);
       if (st != NAS_OK) fprintf(stderr, "forward to node %d: %s\n", node, err.msg);
       CHECK(st == NAS_OK);
@@ -644,6 +645,63 @@ static void test_misc(void) {
   nas_graph_free(g);
 }
 
+/* Only where a CUDA libtorch sees a GPU: train, evaluate, time, and move
+ * weights between devices. */
+static void test_cuda(nas_dataset *d) {
+  if (!nas_cuda_available()) return;
+  nas_error err;
+  char path[512];
+  tmp_path(path, sizeof path, "test_torch_cuda.pt");
+  for (int kind = 0; kind < 2; kind++) {
+    nas_graph *g = kind ? mlp() : cnn();
+    nas_model_opts o = nas_model_opts_default();
+    o.device = "cuda:0";
+    o.seed = 4;
+    nas_model *m = NULL, *c = model(g, 9, NAS_MEMFMT_NCHW);
+    nas_status st = nas_model_new(g, &o, &m, &err);
+    if (st != NAS_OK) fprintf(stderr, "cuda model: %s\n", err.msg);
+    CHECK(st == NAS_OK);
+    if (st != NAS_OK) continue;
+    CHECK(strcmp(nas_model_device(m), "cuda:0") == 0);
+    CHECK_EQ(nas_model_param_count(m), nas_graph_params(g));
+    nas_train_opts to = nas_train_opts_default();
+    to.batch = 32;
+    to.epochs = 4;
+    to.lr = 0.05;
+    to.augment.flip = kind == 0;
+    double ep[4] = {0};
+    nas_train_progress p;
+    st = train_all(m, d, &to, ep, 4, NULL, 0, NULL, &p, &err);
+    if (st != NAS_OK) fprintf(stderr, "cuda train: %s\n", err.msg);
+    CHECK(st == NAS_OK);
+    CHECK(ep[3] < ep[0]);
+    CHECK(p.epoch_accuracy > 0.5);
+    printf("cuda %s: memfmt %d, loss %.4f -> %.4f, %.3f s\n", kind ? "mlp" : "cnn",
+           (int)nas_model_memfmt(m), ep[0], ep[3], p.seconds);
+    nas_eval_result r;
+    CHECK(nas_model_evaluate(m, d, 64, &r, &err) == NAS_OK);
+    CHECK(r.accuracy > 0.6);
+    nas_latency_opts lo = {16, 10, 3, 0};
+    nas_latency_result lr;
+    CHECK(nas_model_latency(m, &lo, &lr, &err) == NAS_OK);
+    CHECK(lr.min_ms > 0 && lr.min_ms <= lr.median_ms && lr.median_ms <= lr.p90_ms);
+    /* cuda -> file -> cpu gives the same function */
+    CHECK(nas_model_save(m, path, &err) == NAS_OK);
+    CHECK(nas_model_load(c, path, &err) == NAS_OK);
+    float x[4 * IMG * IMG], y1[16], y2[16];
+    fill_input(x, 4 * IMG * IMG, 3);
+    CHECK(nas_model_forward(m, x, 4, y1, &err) == NAS_OK);
+    CHECK(nas_model_forward(c, x, 4, y2, &err) == NAS_OK);
+    double md = 0;
+    for (int i = 0; i < 16; i++) md = fmax(md, fabs(y1[i] - y2[i]));
+    CHECK(md < 1e-3);
+    remove(path);
+    nas_model_free(m);
+    nas_model_free(c);
+    nas_graph_free(g);
+  }
+}
+
 int main(void) {
   const char *t = getenv("NAS_TEST_TMP");
   snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -663,6 +721,7 @@ int main(void) {
     test_training(d);
     test_determinism(d);
     test_save_load(d);
+    test_cuda(d);
     nas_data_free(d);
   }
   remove(ip);
