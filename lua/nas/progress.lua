@@ -50,7 +50,7 @@ function P:eta(elapsed_before)
   local now = self.clock() - self.start
   local eta
   local b = self.budget
-  if b.trials and self.done_here > 0 then
+  if b.trials and self.done_here > 0 and now > 1 then
     eta = (b.trials - self.done) * now / self.done_here
   end
   if b.minutes then

@@ -189,4 +189,47 @@ describe("nas.store", function()
     local shown = sh(("%s -e 'require\"nas\".show\"%s\"' 2>&1"):format(nasrun, whole_dir))
     assert.matches(total .. " trials: ", shown)
   end)
+
+  maybe("stops on Ctrl-C (SIGINT) with the store consistent and prints the best so far", function()
+    local script = "tests/lua/resume_script.lua"
+    local total = 40
+    local dir = fresh_dir("sigint")
+    local log = dir .. ".log"
+    local pid = sh(("%s %s %s %d > %s 2>&1 & echo $!"):format(nasrun, script, dir, total, log)):match("%d+")
+    local db = dir .. "/trials.db"
+    local n, deadline = 0, os.time() + 60
+    while os.time() < deadline do
+      local f = io.open(db, "rb")
+      if f then
+        f:close()
+        local ok, rows = pcall(sql_rows, db, "SELECT COUNT(*) AS n FROM trials")
+        n = ok and math.tointeger(rows[1].n) or 0
+        if n >= 5 then break end
+      end
+      os.execute("sleep 0.05")
+    end
+    assert.is_true(n >= 5)
+    os.execute("kill -INT " .. pid)
+    for _ = 1, 200 do
+      local state = sh("ps -o stat= -p " .. pid .. " 2>/dev/null")
+      if state == "" or state:match("Z") then break end
+      os.execute("sleep 0.05")
+    end
+    local f = assert(io.open(log))
+    local text = f:read("a")
+    f:close()
+    local stopped = tonumber(text:match("interrupted: search stopped after (%d+) trials"))
+    assert.is_truthy(stopped, text)
+    assert.matches("best so far: #%d+ score", text)
+    assert.is_nil(text:find("RESULT", 1, true)) -- the script did not go on
+    local st = nas.store(dir)
+    local stored = st:trials()
+    st:close()
+    assert.are.equal(stopped, #stored)
+    for i, t in ipairs(stored) do assert.are.equal(i, t.id) end
+    -- and it resumes to the end
+    local out = sh(("%s %s %s %d 2>&1"):format(nasrun, script, dir, total))
+    assert.matches("resuming .*: " .. stopped .. " trials replayed", out)
+    assert.matches("RESULT best=%d+ score=[%d%.e%-]+ trials=" .. total, out)
+  end)
 end)
