@@ -48,6 +48,14 @@
 extern "C" {
 #endif
 
+/* engine/torch's entry points never throw: they are noexcept in C++ (checked
+ * by the compiler against their definitions) and plain functions in C. */
+#ifdef __cplusplus
+#define NAS_NOEXCEPT noexcept
+#else
+#define NAS_NOEXCEPT
+#endif
+
 #define NAS_VERSION "0.1.0"
 
 /* ------------------------------------------------------------------------ */
@@ -322,24 +330,24 @@ typedef struct nas_model_opts {
   const char *device;  /* "cpu" (default), "cuda", "cuda:N" */
   nas_memfmt memfmt;
 } nas_model_opts;
-nas_model_opts nas_model_opts_default(void);
+nas_model_opts nas_model_opts_default(void) NAS_NOEXCEPT;
 
 /* Builds a libtorch module for any DAG graph. The model keeps its own copy of
  * the graph. Caller owns *out: release with nas_model_free. */
 nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o,
-                         nas_model **out, nas_error *err);
-void nas_model_free(nas_model *m);
+                         nas_model **out, nas_error *err) NAS_NOEXCEPT;
+void nas_model_free(nas_model *m) NAS_NOEXCEPT;
 /* libtorch's own count of trainable parameter elements (cross-check). */
-int64_t nas_model_param_count(const nas_model *m);
+int64_t nas_model_param_count(const nas_model *m) NAS_NOEXCEPT;
 /* Device the model lives on ("cpu", "cuda:0"), static or model-owned string. */
-const char *nas_model_device(const nas_model *m);
+const char *nas_model_device(const nas_model *m) NAS_NOEXCEPT;
 /* Memory format in use after training started (AUTO resolved). */
-nas_memfmt nas_model_memfmt(const nas_model *m);
+nas_memfmt nas_model_memfmt(const nas_model *m) NAS_NOEXCEPT;
 
 /* Forward of n samples x (n * sample floats) into out (n * output floats);
  * eval mode, no grad. */
 nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out,
-                             nas_error *err);
+                             nas_error *err) NAS_NOEXCEPT;
 
 typedef enum nas_optim { NAS_OPT_SGD = 0, NAS_OPT_ADAM, NAS_OPT_ADAMW } nas_optim;
 typedef enum nas_sched { NAS_SCHED_CONSTANT = 0, NAS_SCHED_STEP, NAS_SCHED_COSINE } nas_sched;
@@ -362,7 +370,7 @@ typedef struct nas_train_opts {
   nas_augment augment;
   double grad_clip;      /* 0 = none: max global grad norm */
 } nas_train_opts;
-nas_train_opts nas_train_opts_default(void);
+nas_train_opts nas_train_opts_default(void) NAS_NOEXCEPT;
 
 typedef struct nas_train_progress {
   int64_t step, total_steps; /* steps done so far / planned */
@@ -379,12 +387,12 @@ typedef struct nas_train_progress {
 /* Starts training m on d. The trainer borrows m and takes a reference on d:
  * m must outlive it. Caller owns *out: nas_trainer_free. */
 nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o,
-                           nas_trainer **out, nas_error *err);
+                           nas_trainer **out, nas_error *err) NAS_NOEXCEPT;
 /* Runs at most max_steps steps (stops at an epoch end, so callers can record
  * per-epoch history), fills p. NaN/Inf loss: NAS_ENUMERIC. */
 nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p,
-                         nas_error *err);
-void nas_trainer_free(nas_trainer *t);
+                         nas_error *err) NAS_NOEXCEPT;
+void nas_trainer_free(nas_trainer *t) NAS_NOEXCEPT;
 
 typedef struct nas_eval_result {
   double accuracy; /* fraction in [0,1] */
@@ -392,7 +400,7 @@ typedef struct nas_eval_result {
   int64_t count;
 } nas_eval_result;
 nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch,
-                              nas_eval_result *r, nas_error *err);
+                              nas_eval_result *r, nas_error *err) NAS_NOEXCEPT;
 
 typedef struct nas_latency_opts {
   int batch, runs, warmup, threads; /* threads 0 = current setting */
@@ -401,18 +409,86 @@ typedef struct nas_latency_result {
   double median_ms, p90_ms, mean_ms, min_ms;
 } nas_latency_result;
 nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o,
-                             nas_latency_result *r, nas_error *err);
+                             nas_latency_result *r, nas_error *err) NAS_NOEXCEPT;
 
 /* Weights (parameters and buffers) to/from a file. Loading checks that the
  * file's tensors match the model's names and shapes. */
-nas_status nas_model_save(nas_model *m, const char *path, nas_error *err);
-nas_status nas_model_load(nas_model *m, const char *path, nas_error *err);
+nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
+nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
+
+/* ------------------------------------------------------------------------ */
+/* Policy controller: an autoregressive LSTM over categorical decisions      */
+/* (engine/torch/controller.cpp), for REINFORCE as in ENAS / NAS-RL          */
+/* ------------------------------------------------------------------------ */
+
+/* Decision i has sizes[i] >= 1 choices (0-based choice indices 0..sizes[i]-1).
+ * Step i feeds the LSTM cell the embedding of decision i-1's choice (a learned
+ * start embedding for i = 0); a linear head per decision gives its logits, then
+ *   logits = logits / temperature; if (tanh_c > 0) logits = tanh_c * tanh(logits)
+ * (as in ENAS), and a softmax. Weights start uniform in [-0.1, 0.1] from seed,
+ * drawn from a private generator (the global libtorch RNG is not touched).
+ * The controller runs on the CPU (it is tiny; the device is irrelevant).
+ * Randomness comes only from the caller's uniforms, so the same seed and the
+ * same sequence of calls give bit-identical parameters. */
+typedef struct nas_controller nas_controller;
+
+typedef struct nas_controller_opts {
+  int hidden;            /* LSTM and embedding width; default 64 (ENAS: 100) */
+  double lr;             /* Adam learning rate; default 3.5e-4 (ENAS) */
+  double entropy;        /* entropy bonus weight; default 1e-4 (ENAS) */
+  double temperature;    /* > 0; default 5 (ENAS) */
+  double tanh_c;         /* >= 0, 0 = off; default 2.5 (ENAS) */
+  double baseline_decay; /* [0,1); EMA decay of the reward baseline; default 0.9 (NB201) */
+  uint64_t seed;         /* weight init; default 0 */
+} nas_controller_opts;
+nas_controller_opts nas_controller_opts_default(void) NAS_NOEXCEPT;
+
+/* New controller over n >= 1 decisions of sizes[0..n) (each >= 1). o may be
+ * NULL (defaults). Caller owns *out: release with nas_controller_free. */
+nas_status nas_controller_new(const int *sizes, int n, const nas_controller_opts *o,
+                              nas_controller **out, nas_error *err) NAS_NOEXCEPT;
+void nas_controller_free(nas_controller *c) NAS_NOEXCEPT;
+
+/* Number of decisions, and the size of decision i (-1 when out of range). */
+int nas_controller_decisions(const nas_controller *c) NAS_NOEXCEPT;
+int nas_controller_size(const nas_controller *c, int i) NAS_NOEXCEPT;
+
+/* Samples one choice per decision, autoregressively: decision i takes the
+ * first j with uniforms[i] < cdf_i(j) (inverse CDF of its softmax), given the
+ * choices before it. uniforms: n numbers in [0,1) (borrowed). Writes choices
+ * (n ints, 0-based) and, when not NULL, the sum over decisions of the log-
+ * probability of the choices and of the entropies. No parameter changes. */
+nas_status nas_controller_sample(nas_controller *c, const double *uniforms, int *choices,
+                                 double *logprob, double *entropy, nas_error *err) NAS_NOEXCEPT;
+
+/* One REINFORCE step for choices (n_decisions == the controller's n, 0-based):
+ * recomputes their log-probability teacher-forced, updates the baseline first
+ * (bias-corrected EMA as in NB201: num = d*num + (1-d)*r, den = d*den + (1-d),
+ * baseline = num/den, so the first update's baseline is the reward), then
+ *   loss = -(reward - baseline) * logprob - entropy_weight * entropy
+ * and one Adam step. reward must be finite. A NaN/Inf loss is NAS_ENUMERIC and
+ * changes nothing. */
+nas_status nas_controller_update(nas_controller *c, const int *choices, int n_decisions,
+                                 double reward, nas_error *err) NAS_NOEXCEPT;
+/* Baseline after the last update (0 before any), and the number of updates. */
+double nas_controller_baseline(const nas_controller *c) NAS_NOEXCEPT;
+int64_t nas_controller_updates(const nas_controller *c) NAS_NOEXCEPT;
+
+/* The distribution of decision k (0 <= k < n) given the choices prefix[0..k)
+ * of the decisions before it: writes size(k) probabilities into probs_out. */
+nas_status nas_controller_probs(nas_controller *c, const int *prefix, int k, double *probs_out,
+                                nas_error *err) NAS_NOEXCEPT;
+
+/* All parameters as float32, in a fixed order (tests compare them bit for
+ * bit): count, and a copy into out[0..cap) (NAS_EINVAL when cap is short). */
+int64_t nas_controller_param_count(const nas_controller *c) NAS_NOEXCEPT;
+nas_status nas_controller_params(const nas_controller *c, float *out, int64_t cap, nas_error *err) NAS_NOEXCEPT;
 
 /* Engine-wide settings. */
-void nas_set_threads(int n);             /* intra-op threads; <= 0 leaves it */
-int nas_get_threads(void);
-int nas_cuda_available(void);            /* 1 when built with CUDA and a GPU is visible */
-const char *nas_torch_version(void);
+void nas_set_threads(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
+int nas_get_threads(void) NAS_NOEXCEPT;
+int nas_cuda_available(void) NAS_NOEXCEPT;          /* 1 when built with CUDA and a GPU is visible */
+const char *nas_torch_version(void) NAS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -336,7 +336,7 @@ std::string shape_str(const at::IntArrayRef &s) {
 
 extern "C" {
 
-nas_model_opts nas_model_opts_default(void) {
+nas_model_opts nas_model_opts_default(void) noexcept {
   nas_model_opts o;
   o.seed = 0;
   o.device = nullptr;
@@ -345,7 +345,7 @@ nas_model_opts nas_model_opts_default(void) {
 }
 
 nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o, nas_model **out,
-                         nas_error *err) {
+                         nas_error *err) noexcept {
   nas_clearerr(err);
   if (out) *out = nullptr;
   if (!g || !out) return nas_seterr(err, NAS_EINVAL, "nas_model_new: graph and out must not be NULL");
@@ -387,9 +387,9 @@ nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o, nas_model 
   NAS_CATCH(err, "nas_model_new")
 }
 
-void nas_model_free(nas_model *m) { delete m; }
+void nas_model_free(nas_model *m) noexcept { delete m; }
 
-int64_t nas_model_param_count(const nas_model *m) {
+int64_t nas_model_param_count(const nas_model *m) noexcept {
   if (!m) return -1;
   try {
     int64_t n = 0;
@@ -401,11 +401,11 @@ int64_t nas_model_param_count(const nas_model *m) {
   }
 }
 
-const char *nas_model_device(const nas_model *m) { return m ? m->device_name.c_str() : "cpu"; }
+const char *nas_model_device(const nas_model *m) noexcept { return m ? m->device_name.c_str() : "cpu"; }
 
-nas_memfmt nas_model_memfmt(const nas_model *m) { return m ? m->current : NAS_MEMFMT_NCHW; }
+nas_memfmt nas_model_memfmt(const nas_model *m) noexcept { return m ? m->current : NAS_MEMFMT_NCHW; }
 
-nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out, nas_error *err) {
+nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out, nas_error *err) noexcept {
   nas_clearerr(err);
   if (!m || !x || !out || n <= 0)
     return nas_seterr(err, NAS_EINVAL, "nas_model_forward: need a model, x, out and n > 0 (n = %d)", n);
@@ -424,7 +424,7 @@ nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out, na
 }
 
 nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o, nas_latency_result *r,
-                             nas_error *err) {
+                             nas_error *err) noexcept {
   nas_clearerr(err);
   if (!m || !o || !r) return nas_seterr(err, NAS_EINVAL, "nas_model_latency: NULL argument");
   memset(r, 0, sizeof *r);
@@ -478,7 +478,7 @@ nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o, nas_latenc
   NAS_CATCH(err, "nas_model_latency")
 }
 
-nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) {
+nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) noexcept {
   nas_clearerr(err);
   if (!m || !path) return nas_seterr(err, NAS_EINVAL, "nas_model_save: NULL argument");
   try {
@@ -503,7 +503,7 @@ nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) {
   NAS_CATCH(err, "nas_model_save")
 }
 
-nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) {
+nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) noexcept {
   nas_clearerr(err);
   if (!m || !path) return nas_seterr(err, NAS_EINVAL, "nas_model_load: NULL argument");
   try {
@@ -566,7 +566,7 @@ nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) {
   NAS_CATCH(err, "nas_model_load")
 }
 
-void nas_set_threads(int n) {
+void nas_set_threads(int n) noexcept {
   if (n <= 0) return;
   try {
     at::set_num_threads(n);
@@ -574,7 +574,7 @@ void nas_set_threads(int n) {
   }
 }
 
-int nas_get_threads(void) {
+int nas_get_threads(void) noexcept {
   try {
     return at::get_num_threads();
   } catch (...) {
@@ -582,7 +582,7 @@ int nas_get_threads(void) {
   }
 }
 
-int nas_cuda_available(void) {
+int nas_cuda_available(void) noexcept {
   try {
     return torch::cuda::is_available() ? 1 : 0;
   } catch (...) {
@@ -590,7 +590,7 @@ int nas_cuda_available(void) {
   }
 }
 
-const char *nas_torch_version(void) {
+const char *nas_torch_version(void) noexcept {
 #define NAS_STR2(x) #x
 #define NAS_STR(x) NAS_STR2(x)
   return NAS_STR(TORCH_VERSION_MAJOR) "." NAS_STR(TORCH_VERSION_MINOR) "." NAS_STR(TORCH_VERSION_PATCH);

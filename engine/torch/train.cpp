@@ -244,7 +244,7 @@ void fill_progress(const nas_trainer *t, nas_train_progress *p, double run_loss,
 
 extern "C" {
 
-nas_train_opts nas_train_opts_default(void) {
+nas_train_opts nas_train_opts_default(void) noexcept {
   nas_train_opts o;
   memset(&o, 0, sizeof o);
   o.epochs = 1;
@@ -272,7 +272,7 @@ nas_train_opts nas_train_opts_default(void) {
 }
 
 nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o, nas_trainer **out,
-                           nas_error *err) {
+                           nas_error *err) noexcept {
   nas_clearerr(err);
   if (out) *out = nullptr;
   if (!m || !d || !o || !out) return nas_seterr(err, NAS_EINVAL, "nas_train_begin: NULL argument");
@@ -372,7 +372,7 @@ nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o
   NAS_CATCH(err, "nas_train_begin")
 }
 
-nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p, nas_error *err) {
+nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p, nas_error *err) noexcept {
   nas_clearerr(err);
   if (p) memset(p, 0, sizeof *p);
   if (!t) return nas_seterr(err, NAS_EINVAL, "nas_train_run: NULL trainer");
@@ -479,14 +479,14 @@ nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *
   return st;
 }
 
-void nas_trainer_free(nas_trainer *t) {
+void nas_trainer_free(nas_trainer *t) noexcept {
   try {
     delete t;
   } catch (...) {
   }
 }
 
-nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch, nas_eval_result *r, nas_error *err) {
+nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch, nas_eval_result *r, nas_error *err) noexcept {
   nas_clearerr(err);
   if (!m || !d || !r) return nas_seterr(err, NAS_EINVAL, "nas_model_evaluate: NULL argument");
   memset(r, 0, sizeof *r);
