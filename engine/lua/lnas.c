@@ -167,5 +167,6 @@ int luaopen_nas_core(lua_State *L) {
   lnas_open_graph(L);
   lnas_open_data(L);
   lnas_open_model(L);
+  lnas_open_controller(L);
   return 1;
 }

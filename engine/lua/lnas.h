@@ -10,6 +10,7 @@
 #define NAS_MODEL_MT "nas.Model"
 #define NAS_TRAINER_MT "nas.Trainer"
 #define NAS_DATASET_MT "nas.Dataset"
+#define NAS_CONTROLLER_MT "nas.Controller"
 
 /* Boxed handles: the pointer is NULL once released (idempotent __gc/__close). */
 typedef struct lnas_box { void *p; } lnas_box;
@@ -35,6 +36,7 @@ void lnas_check_keys(lua_State *L, int t, const char *const *allowed);
 int lnas_open_graph(lua_State *L);   /* adds graph functions to the module table on top */
 int lnas_open_data(lua_State *L);
 int lnas_open_model(lua_State *L);
+int lnas_open_controller(lua_State *L); /* lcontroller.c: core.controller_new */
 
 int luaopen_nas_core(lua_State *L);
 
