@@ -1,0 +1,279 @@
+-- strategies/bo.lua: Bayesian optimisation with a Gaussian-process surrogate.
+--
+--   strategy = require("strategies.bo").new{ startup = 10, acquisition = "ei" }
+--
+-- After `startup` random asks, every ask fits a Gaussian process (nas.surrogate:
+-- Matern 5/2 kernel on a one-hot / scaled encoding of space:decisions(g); its
+-- lengthscale and noise picked from a small grid by marginal likelihood) to the
+-- scored trials and asks the candidate of highest acquisition (expected
+-- improvement, or an upper confidence bound). The candidates are a pool, as in
+-- BANANAS (White et al. 2021): every untried one-decision neighbour
+-- (space:neighbours) and `mutations` mutants of each of the `parents` best
+-- trials, plus `candidates` random samples. Pooling around the incumbents makes
+-- the acquisition optimisation local-search flavoured, which suits NAS spaces
+-- (good cells have good neighbours) and keeps each ask cheap.
+--
+-- Options:
+--   startup      (10)     random asks before the model is used
+--   candidates   (20)     random samples in each pool
+--   parents      (3)      best trials whose neighbours and mutants join the pool
+--   mutations    (5)      mutants (space:mutate) of each parent in the pool
+--   neighbours   (true)   add the parents' one-decision neighbours to the pool
+--   acquisition  ("ei")   "ei" (expected improvement) or "ucb" (mean + beta * sd)
+--   xi           (0)      EI margin, in the scores' units
+--   beta         (2)      UCB width
+--   max_points   (200)    the GP fits at most this many trials: the best half and the most recent rest
+--   refit_growth (1.25)   the kernel's lengthscale/noise are re-chosen on the first c scored trials, for
+--                         c = startup, then each time the scored trials grow by this factor (1: every ask)
+--   lengthscales ({0.5, 1, 2, 4})   grid (in units of "one decision changed")
+--   noises       ({1e-4, 1e-2, 0.1}) grid of noise variances relative to the signal variance
+--   model        (true)   false: pick a random member of the pool (the control that shows what the GP adds)
+-- Failed and rejected trials are never modelled (their score is unknown) but are
+-- never asked again. Everything is derived from the told trials and the rng of
+-- the ask: a replayed strategy asks the same. Pending asks are left out of the pools.
+local util = require "nas.util"
+local key = require("nas.space").genotype_key
+local sur = require "nas.surrogate"
+
+local S = { name = "bo" }
+S.__index = S
+
+local REDRAWS = 8
+
+local defaults = {
+  startup = 10, candidates = 20, parents = 3, mutations = 5, neighbours = true, acquisition = "ei", xi = 0,
+  beta = 2, max_points = 200, refit_growth = 1.25, lengthscales = nil, noises = nil, model = true,
+}
+local allowed = {}
+for k in pairs(defaults) do allowed[#allowed + 1] = k end
+
+local function positive_list(v)
+  if type(v) ~= "table" or #v == 0 then return false end
+  for _, x in ipairs(v) do if type(x) ~= "number" or not (x > 0) then return false end end
+  return true
+end
+
+local function check(opts)
+  util.check_options(opts, allowed, 1, "bo.new", 3)
+  local o = {}
+  for k, v in pairs(defaults) do o[k] = v end
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local function bad(msg) util.argerror(1, "bo.new", msg, 4) end
+  local function int(name, lo)
+    if math.type(o[name]) ~= "integer" or o[name] < lo then bad(("%s must be an integer >= %d"):format(name, lo)) end
+  end
+  int("startup", 1); int("candidates", 0); int("parents", 0); int("mutations", 0); int("max_points", 2)
+  if type(o.refit_growth) ~= "number" or o.refit_growth < 1 then bad("refit_growth must be a number >= 1") end
+  if type(o.neighbours) ~= "boolean" then bad("neighbours must be true or false") end
+  if type(o.model) ~= "boolean" then bad("model must be true or false") end
+  if o.acquisition ~= "ei" and o.acquisition ~= "ucb" then bad("acquisition must be \"ei\" or \"ucb\"") end
+  if type(o.xi) ~= "number" or o.xi < 0 then bad("xi must be a number >= 0") end
+  if type(o.beta) ~= "number" or o.beta < 0 then bad("beta must be a number >= 0") end
+  if o.lengthscales ~= nil and not positive_list(o.lengthscales) then bad("lengthscales must be a list of numbers > 0") end
+  if o.noises ~= nil and not positive_list(o.noises) then bad("noises must be a list of numbers > 0") end
+  if o.candidates == 0 and o.parents == 0 then bad("candidates and parents cannot both be 0 (empty pool)") end
+  return o
+end
+
+function S.new(opts)
+  local o = check(opts)
+  return setmetatable({ opts = o, history = {}, scored = {}, seen = {}, pending = {}, npending = 0, best = nil,
+                        decs = {}, nbrs = {}, space = nil, hyper = nil, hyper_at = nil,
+                        gp = sur.gp{ lengthscales = o.lengthscales, noises = o.noises } }, S)
+end
+
+local function scored(t)
+  return t.status == "ok" and type(t.score) == "number" and t.score == t.score
+end
+
+function S:tell(trial)
+  local k = key(trial.genotype)
+  local m = { id = trial.id, genotype = trial.genotype, key = k, score = scored(trial) and trial.score or nil,
+              order = #self.history + 1 }
+  self.history[#self.history + 1] = m
+  if m.score then self.scored[#self.scored + 1] = m end
+  self.seen[k] = true
+  if (self.pending[k] or 0) > 0 then
+    self.pending[k] = self.pending[k] - 1
+    self.npending = self.npending - 1
+  end
+  if m.score and (not self.best or m.score > self.best.score) then self.best = m end
+end
+
+function S:_fresh(k)
+  return not self.seen[k] and (self.pending[k] or 0) == 0
+end
+
+function S:_remember(g)
+  local k = key(g)
+  self.pending[k] = (self.pending[k] or 0) + 1
+  self.npending = self.npending + 1
+  return g
+end
+
+-- Best first; ties by told order.
+local function by_score(a, b)
+  if a.score ~= b.score then return a.score > b.score end
+  return a.order < b.order
+end
+
+-- The trials the GP fits, from the first `count` scored ones: all of them, or
+-- the best half of max_points and the most recent rest.
+function S:_fit_set(count)
+  local cap = self.opts.max_points
+  local list = {}
+  for i = 1, count do list[i] = self.scored[i] end
+  if count <= cap then return list end
+  local ranked = {}
+  for i, m in ipairs(list) do ranked[i] = m end
+  table.sort(ranked, by_score)
+  local take, out = {}, {}
+  for i = 1, cap // 2 do take[ranked[i]] = true end
+  local need = cap - cap // 2
+  for i = count, 1, -1 do
+    if need == 0 then break end
+    if not take[list[i]] then take[list[i]] = true; need = need - 1 end
+  end
+  for _, m in ipairs(list) do if take[m] then out[#out + 1] = m end end
+  return out
+end
+
+-- Decisions of a genotype (cached by key; the space is fixed per strategy).
+function S:_decisions(space, g, k)
+  local d = self.decs[k]
+  if not d then
+    d = space:decisions(g) or {}
+    self.decs[k] = d
+  end
+  return d
+end
+
+function S:_neighbours(space, m)
+  local n = self.nbrs[m.key]
+  if not n then
+    n = space:neighbours(m.genotype)
+    self.nbrs[m.key] = n
+  end
+  return n
+end
+
+function S:_random(space, rng)
+  local g
+  for _ = 1, REDRAWS do
+    g = space:sample(rng)
+    if self:_fresh(key(g)) then break end
+  end
+  return g
+end
+
+-- The candidate pool: neighbours and mutants of the best trials, random samples.
+function S:_pool(space, rng)
+  local o = self.opts
+  local pool, in_pool = {}, {}
+  local function add(g)
+    local k = key(g)
+    if not in_pool[k] and self:_fresh(k) then
+      in_pool[k] = true
+      pool[#pool + 1] = { genotype = g, key = k }
+    end
+  end
+  local ranked = {}
+  for i, m in ipairs(self.scored) do ranked[i] = m end
+  table.sort(ranked, by_score)
+  for p = 1, math.min(o.parents, #ranked) do
+    local m = ranked[p]
+    if o.neighbours then
+      for _, g in ipairs(self:_neighbours(space, m)) do add(g) end
+    end
+    for _ = 1, o.mutations do add(space:mutate(m.genotype, rng)) end
+  end
+  for _ = 1, o.candidates do add(space:sample(rng)) end
+  return pool
+end
+
+function S:ask(space, rng)
+  if self.space ~= space then -- caches belong to one space
+    self.space, self.decs, self.nbrs, self.hyper, self.hyper_at = space, {}, {}, nil, nil
+  end
+  local o = self.opts
+  local n = #self.scored
+  if n < o.startup or #self.history + self.npending < o.startup then
+    return self:_remember(self:_random(space, rng))
+  end
+  local pool = self:_pool(space, rng)
+  if #pool == 0 then return self:_remember(self:_random(space, rng)) end
+  if not o.model then return self:_remember(pool[rng:int(1, #pool)].genotype) end
+
+  -- the encoding: every told genotype's decisions, in told order
+  local enc = sur.encoder()
+  for _, m in ipairs(self.history) do enc:add(self:_decisions(space, m.genotype, m.key)) end
+  local function fit_data(set)
+    local codes, ys = {}, {}
+    for i, m in ipairs(set) do
+      codes[i] = enc:encode(self:_decisions(space, m.genotype, m.key))
+      ys[i] = m.score
+    end
+    return codes, ys
+  end
+  -- hyperparameters: re-chosen on the first c scored trials, c on a geometric schedule
+  local c = math.max(2, o.startup)
+  while true do
+    local nxt = math.max(c + 1, math.ceil(c * o.refit_growth))
+    if nxt > n then break end
+    c = nxt
+  end
+  if self.hyper_at ~= c then
+    local set = self:_fit_set(c)
+    local codes, ys = fit_data(set)
+    self.gp:fit(codes, ys)
+    self.hyper, self.hyper_at = self.gp.hyper, c
+    self.fit_keys, self.fit_width = {}, #enc.slots
+    for i, m in ipairs(set) do self.fit_keys[i] = m.key end
+  end
+  local set = self:_fit_set(n)
+  local codes, ys = fit_data(set)
+  -- the factor of the last fit is extended when the set only grew (and the encoding did not)
+  local keep = 0
+  if self.fit_width == #enc.slots then
+    while keep < #set and self.fit_keys[keep + 1] == set[keep + 1].key do keep = keep + 1 end
+  end
+  self.gp:update(codes, ys, self.hyper, keep)
+  self.fit_keys, self.fit_width = {}, #enc.slots
+  for i, m in ipairs(set) do self.fit_keys[i] = m.key end
+  local best = -math.huge
+  for _, y in ipairs(ys) do if y > best then best = y end end
+
+  -- acquisition: EI and UCB grow with the sd, and gp:sd_bound caps the sd cheaply,
+  -- so candidates are scored in order of that bound and the search stops when no
+  -- bound can beat the best exact value (the same pick as scoring them all)
+  local gp, ei = self.gp, o.acquisition == "ei"
+  local function acq(mean, sd)
+    if ei then return sur.expected_improvement(mean, sd, best, o.xi) end
+    return mean + o.beta * sd
+  end
+  local cands = {}
+  for i, cand in ipairs(pool) do
+    local mean, k = gp:mean(enc:encode(self:_decisions(space, cand.genotype, cand.key)))
+    cands[i] = { i = i, mean = mean, k = k, bound = acq(mean, gp:sd_bound(k)) }
+  end
+  table.sort(cands, function(a, b)
+    if a.bound ~= b.bound then return a.bound > b.bound end
+    return a.i < b.i
+  end)
+  local pick, top = nil, -math.huge
+  for _, cd in ipairs(cands) do
+    if pick and cd.bound < top then break end
+    local a = acq(cd.mean, gp:sd(cd.k))
+    if a > top or (a == top and cd.i < pick.i) then pick, top = cd, a end
+  end
+  return self:_remember(pool[pick and pick.i or 1].genotype)
+end
+
+function S:state_summary()
+  local s = ("bo: %d told"):format(#self.history)
+  if self.hyper then s = s .. (", lengthscale %g, noise %g"):format(self.hyper.lengthscale, self.hyper.noise) end
+  if self.best then s = s .. (", best %.4g (trial %s)"):format(self.best.score, tostring(self.best.id)) end
+  return s
+end
+
+return S
