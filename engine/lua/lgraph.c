@@ -162,6 +162,133 @@ static int g_add(lua_State *L) {
   return 1;
 }
 
+/* g:add_spec(op, spec [, fname]) -> id | nil, msg
+ * The op methods' fast path: spec is the table the user wrote, holding the
+ * attributes plus `input = id`, `inputs = {ids}` or (merge ops) a list of ids.
+ * Every problem is returned as a message (never raised), so the Lua face
+ * raises it at the user's line without a pcall. */
+static int spec_fail(lua_State *L, const char *fname, const char *fmt, const char *detail) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "bad argument #2 to '%s' (", fname);
+  lua_pushfstring(L, fmt, detail);
+  lua_pushliteral(L, ")");
+  lua_concat(L, 3);
+  return 2;
+}
+
+static int read_id(lua_State *L, int idx, int *out) {
+  int ok = 0;
+  lua_Integer v = lua_tointegerx(L, idx, &ok);
+  if (!ok || lua_type(L, idx) != LUA_TNUMBER) return 0;
+  *out = (int)v;
+  return 1;
+}
+
+static int g_add_spec(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  const char *opname = luaL_checkstring(L, 2);
+  const char *fname = luaL_optstring(L, 4, opname);
+  int op = nas_op_lookup(opname);
+  int inputs[NAS_MAX_INPUTS];
+  nas_attr attrs[MAX_ATTRS];
+  int ni = 0, na = 0, have_inputs = 0;
+  int ty = lua_type(L, 3);
+  if (ty != LUA_TNIL && ty != LUA_TNONE) {
+    if (ty != LUA_TTABLE) return spec_fail(L, fname, "table expected, got %s", luaL_typename(L, 3));
+    lua_pushnil(L);
+    while (lua_next(L, 3)) {
+      int kt = lua_type(L, -2);
+      if (kt == LUA_TNUMBER) {
+        lua_Integer pos;
+        if (!lua_isinteger(L, -2) || (pos = lua_tointeger(L, -2)) < 1 || pos > NAS_MAX_INPUTS)
+          return spec_fail(L, fname, "%s", "list positions must be 1..16 (node ids of the inputs)");
+        if (have_inputs == 2) return spec_fail(L, fname, "%s", "give inputs either as a list or as 'inputs', not both");
+        if (nas_op_max_inputs((nas_op)op) < 2)
+          return spec_fail(L, fname, "%s", "only merge ops (add, concat, mul) take a list of inputs; use input = id");
+        have_inputs = 1;
+        if (!read_id(L, -1, &inputs[pos - 1]))
+          return spec_fail(L, fname, "input %s must be a node id (an integer)", lua_tostring(L, -2));
+        if ((int)pos > ni) ni = (int)pos;
+        lua_pop(L, 1);
+        continue;
+      }
+      if (kt != LUA_TSTRING) return spec_fail(L, fname, "%s", "keys must be attribute names or list positions");
+      const char *key = lua_tostring(L, -2);
+      if (key[0] == 'i' && (strcmp(key, "input") == 0 || strcmp(key, "inputs") == 0)) {
+        if (have_inputs) return spec_fail(L, fname, "%s", "give inputs either as a list or as 'inputs', not both");
+        have_inputs = 2;
+        if (key[5] == '\0') {
+          if (!read_id(L, -1, &inputs[0])) return spec_fail(L, fname, "%s", "field 'input' must be a node id");
+          ni = 1;
+        } else {
+          if (lua_type(L, -1) != LUA_TTABLE) return spec_fail(L, fname, "%s", "field 'inputs' must be a list of node ids");
+          lua_Integer n = luaL_len(L, -1);
+          if (n > NAS_MAX_INPUTS) return spec_fail(L, fname, "%s", "at most 16 inputs");
+          for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, -1, i);
+            int okid = read_id(L, -1, &inputs[i - 1]);
+            lua_pop(L, 1);
+            if (!okid) return spec_fail(L, fname, "%s", "field 'inputs' must be a list of node ids");
+          }
+          ni = (int)n;
+        }
+        lua_pop(L, 1);
+        continue;
+      }
+      if (na == MAX_ATTRS) return spec_fail(L, fname, "%s", "too many attributes");
+      nas_attr *a = &attrs[na++];
+      a->key = key;
+      a->s = NULL;
+      switch (lua_type(L, -1)) {
+      case LUA_TBOOLEAN:
+        a->kind = NAS_ATTR_KIND_INT;
+        a->i = lua_toboolean(L, -1);
+        break;
+      case LUA_TNUMBER:
+        if (lua_isinteger(L, -1)) {
+          a->kind = NAS_ATTR_KIND_INT;
+          a->i = lua_tointeger(L, -1);
+          a->f = (double)a->i;
+        } else {
+          lua_Integer iv;
+          a->f = lua_tonumber(L, -1);
+          a->kind = NAS_ATTR_KIND_FLOAT;
+          if (lua_numbertointeger(a->f, &iv) && (double)iv == a->f && op > 0) {
+            for (int i = 0; i < nas_op_attr_count((nas_op)op); i++)
+              if (strcmp(nas_op_attr_key((nas_op)op, i), key) == 0 &&
+                  nas_op_attr_kind((nas_op)op, i) == NAS_ATTR_KIND_INT) {
+                a->kind = NAS_ATTR_KIND_INT;
+                a->i = iv;
+              }
+          }
+        }
+        break;
+      case LUA_TSTRING:
+        a->kind = NAS_ATTR_KIND_STR;
+        a->s = lua_tostring(L, -1);
+        break;
+      default:
+        return spec_fail(L, fname, "attribute '%s' must be a number, boolean or string", key);
+      }
+      lua_pop(L, 1);
+    }
+    if (have_inputs == 1) /* a list must have no holes */
+      for (int i = 0; i < ni; i++) {
+        if (lua_geti(L, 3, i + 1) == LUA_TNIL) return spec_fail(L, fname, "%s", "the list of inputs has a hole");
+        lua_pop(L, 1);
+      }
+  }
+  nas_error err;
+  int id = nas_graph_add(g, opname, inputs, ni, attrs, na, &err);
+  if (id < 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err.msg);
+    return 2;
+  }
+  lua_pushinteger(L, id);
+  return 1;
+}
+
 static int g_count(lua_State *L) {
   lua_pushinteger(L, nas_graph_node_count(lnas_check_graph(L, 1)));
   return 1;
@@ -354,7 +481,7 @@ static int g_tostring(lua_State *L) {
 }
 
 static const luaL_Reg graph_methods[] = {
-  {"add", g_add},         {"count", g_count},     {"output", g_output},
+  {"add", g_add},         {"add_spec", g_add_spec},  {"count", g_count},     {"output", g_output},
   {"shape", g_shape},     {"node", g_node},       {"params", g_params},
   {"flops", g_flops},     {"activations", g_activations},
   {"memory", g_memory},   {"layers", g_layers},   {"hash", g_hash},

@@ -16,15 +16,21 @@ local function wrap(g)
 end
 
 -- nas.net{ input = {C,H,W} | {F} }
+local net_keys = { input = true }
+
 function M.new(spec)
-  util.check_options(spec, { "input" }, 1, "net", 2)
+  if type(spec) ~= "table" or next(spec, next(spec)) ~= nil or (next(spec) ~= nil and next(spec) ~= "input") then
+    util.check_options(spec, net_keys, 1, "net", 2)
+  end
   if spec == nil or spec.input == nil then
     util.argerror(1, "net", "field 'input' (shape {C,H,W} or {F}) is required", 2)
   end
   if type(spec.input) ~= "table" then
     util.argerror(1, "net", "field 'input' must be a table like {1, 28, 28}", 2)
   end
-  return wrap(util.guard(2, core.graph_new, spec.input))
+  local ok, g = pcall(core.graph_new, spec.input)
+  if not ok then error(g, 2) end
+  return wrap(g)
 end
 
 -- Rebuilds a net from the plain table net:to_table() gives.
@@ -54,54 +60,26 @@ function M.is_net(x)
   return getmetatable(x) == Net
 end
 
--- One method per op.
-local function op_method(name, merge)
+-- One method per op: the graph binding reads the user's spec table directly
+-- (attributes, `input`, `inputs`, or a list for merge ops) and returns every
+-- problem as a message, raised here at the caller's line.
+local add_spec = getmetatable(core.graph_new{1}).__index.add_spec
+
+local function op_method(name)
   return function(self, spec)
     if getmetatable(self) ~= Net then
       util.argerror(1, name, "net expected (call it as net:" .. name .. "{...})", 2)
     end
-    if spec == nil then spec = {} end
-    if type(spec) ~= "table" then
-      util.argerror(2, name, "table expected, got " .. type(spec), 2)
-    end
-    local inputs, attrs = nil, {}
-    for k, v in pairs(spec) do
-      if k == "input" then
-        inputs = { v }
-      elseif k == "inputs" then
-        if type(v) ~= "table" then util.argerror(2, name, "field 'inputs' must be a list of node ids", 2) end
-        inputs = v
-      elseif type(k) == "string" then
-        attrs[k] = v
-      elseif math.type(k) ~= "integer" then
-        util.argerror(2, name, "keys must be attribute names or list positions", 2)
-      end
-    end
-    if #spec > 0 then
-      if inputs then util.argerror(2, name, "give inputs either as a list or as 'inputs', not both", 2) end
-      if not merge then
-        util.argerror(2, name, "only merge ops (add, concat, mul) take a list of inputs; use input = id", 2)
-      end
-      inputs = { table.unpack(spec) }
-    end
-    if inputs then
-      for i, v in ipairs(inputs) do
-        if math.type(v) ~= "integer" then
-          util.argerror(2, name, ("input %d must be a node id (an integer), got %s"):format(i, type(v)), 2)
-        end
-      end
-    end
-    local id, msg = util.guard(2, self._g.add, self._g, name, inputs, attrs)
-    if not id then error(msg, 2) end
-    return id
+    local id, msg = add_spec(self._g, name, spec)
+    if id then return id end
+    error(msg, 2)
   end
 end
 
 M.ops = {}
 for _, op in ipairs(core.ops()) do
   M.ops[#M.ops + 1] = op.name
-  local merge = op.max_inputs > 1
-  Net[op.name] = op_method(op.name, merge)
+  Net[op.name] = op_method(op.name)
 end
 
 -- Adds a node by op name: net:op("conv", {out = 8, k = 3}).

@@ -119,8 +119,10 @@ local m = nas.model(net)
   it("stops on SIGINT with an error, not a hang", function()
     local path = script("io.stderr:write('started\\n') local t = os.time() while os.time() - t < 20 do end print('not interrupted')\n")
     local tmp = os.tmpname()
-    os.execute(("(%s %s >%s 2>&1 & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo \"exit=$?\" >>%s)"):format(
-      nasrun(), path, tmp, tmp, tmp))
+    -- Signal only once the script runs: before that the shell's SIG_IGN for
+    -- background jobs is still in place (a startup race under load).
+    os.execute(("(%s %s >%s 2>&1 & pid=$!; for i in $(seq 300); do grep -q started %s && break; sleep 0.1; done; "
+      .. "kill -INT $pid; wait $pid; echo \"exit=$?\" >>%s)"):format(nasrun(), path, tmp, tmp, tmp))
     local f = io.open(tmp)
     local out = f:read("a")
     f:close()
