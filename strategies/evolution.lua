@@ -85,54 +85,72 @@ function S:population()
   return pop
 end
 
+-- The best of k distinct members drawn at random: the draws of rng:sample(#members, k),
+-- without its tables (this runs on every ask).
+local swap = {}
 local function tournament(members, k, rng)
+  local n = #members
+  if k > n then k = n end
   local best
-  for _, i in ipairs(rng:sample(#members, math.min(k, #members))) do
-    local m = members[i]
+  for i = 1, k do
+    local j = rng:int(i, n)
+    local a, b = swap[i] or i, swap[j] or j
+    swap[i], swap[j] = b, a
+    local m = members[b]
     if not best or m.score > best.score then best = m end
   end
+  for i = 1, k do swap[i] = nil end
+  for i = k + 1, n do swap[i] = nil end
   return best
 end
 
-function S:_remember(g)
-  local k = key(g)
+function S:_remember(g, k)
+  k = k or key(g)
   self.pending[k] = (self.pending[k] or 0) + 1
   self.npending = self.npending + 1
   return g
 end
 
+-- Whether g is neither told nor pending; returns that and g's key.
 function S:_fresh(g)
   local k = key(g)
-  return not self.seen[k] and (self.pending[k] or 0) == 0
+  return not self.seen[k] and (self.pending[k] or 0) == 0, k
 end
 
 function S:ask(space, rng)
   local o = self.opts
   local parents = {}
-  if #self.history + self.npending >= o.population then
-    for _, m in ipairs(self:population()) do
+  local h = self.history
+  if #h + self.npending >= o.population then -- the scored members of the population
+    local elite = o.elitism and self.best
+    for i = math.max(1, #h - o.population + 1), #h do
+      local m = h[i]
+      if m == elite then elite = nil end
       if m.score then parents[#parents + 1] = m end
     end
+    if elite then parents[#parents + 1] = elite end
   end
   if #parents == 0 then -- warm-up (or nothing has worked yet): random samples
-    local g
+    local g, fresh, k
     for _ = 1, REDRAWS do
       g = space:sample(rng)
-      if self:_fresh(g) then break end
+      fresh, k = self:_fresh(g)
+      if fresh then break end
     end
-    return self:_remember(g)
+    return self:_remember(g, k)
   end
   local a = tournament(parents, o.sample, rng)
   local b
   if o.crossover > 0 and rng:uniform() < o.crossover then b = tournament(parents, o.sample, rng) end
-  local child
+  local child, fresh, k
   for _ = 1, REDRAWS do
     local base = a.genotype
     if b then base = space:crossover(a.genotype, b.genotype, rng) end
     child = space:mutate(base, rng, o.mutation_rate)
-    if self:_fresh(child) then break end
+    fresh, k = self:_fresh(child)
+    if fresh then break end
   end
-  return self:_remember(child)
+  return self:_remember(child, k)
 end
 
 function S:state_summary()

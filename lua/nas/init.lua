@@ -35,7 +35,8 @@ end
 function nas.cuda_available() return core.cuda_available() end
 
 -- The search framework, loaded on first use: nas.space, nas.rng, nas.search,
--- nas.train, nas.maximize, nas.minimize, nas.pareto, nas.store, nas.show.
+-- nas.train, nas.maximize, nas.minimize, nas.pareto, nas.store, nas.show,
+-- nas.bench (a whole module: tabular benchmarks, nas.bench.nb201{...}).
 local lazy = {
   space = { "nas.space", "new" },
   rng = { "nas.rng", "new" },
@@ -46,12 +47,15 @@ local lazy = {
   pareto = { "nas.objectives", "pareto_front" },
   store = { "nas.store", "open" },
   show = { "nas.store", "show" },
+  bench = { "nas.bench" },
 }
 setmetatable(nas, {
   __index = function(t, k)
     local entry = lazy[k]
     if not entry then return nil end
-    local v = require(entry[1])[entry[2]]
+    local mod = require(entry[1])
+    local v = mod
+    if entry[2] then v = mod[entry[2]] end
     rawset(t, k, v)
     return v
   end,

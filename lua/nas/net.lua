@@ -29,7 +29,7 @@ function M.new(spec)
     util.argerror(1, "net", "field 'input' must be a table like {1, 28, 28}", 2)
   end
   local ok, g = pcall(core.graph_new, spec.input)
-  if not ok then error(g, 2) end
+  if not ok then error((tostring(g):gsub("'[%w%.]*graph_new'", "'net'")), 2) end
   return wrap(g)
 end
 

@@ -1,7 +1,7 @@
 -- nas.progress: what a running search shows.
 --
 -- On a terminal: one status line, rewritten in place with \r:
---   [ 12/100] best 0.8731 (#7) | eta 3m12s | #13 epoch 1/1 step 120/390
+--   [ 12/100] | best 0.8731 (#7) | eta 3m12s | #13 epoch 1/1 step 120/390
 -- Elsewhere (a pipe, a file, CI): one plain line per finished trial:
 --   trial 12/100 ok score 0.8731 accuracy 0.8731 params 45.1k lat 0.420ms 12.3s | best 0.8750 (#7) | eta 3m12s
 -- Every trial line also goes to the run's log file (<out>/search.log).

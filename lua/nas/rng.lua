@@ -80,13 +80,23 @@ end
 
 -- A float in [0, 1) with 53 random bits.
 function Rng:uniform()
-  check(self, "uniform")
+  if getmetatable(self) ~= Rng then check(self, "uniform") end
   return (self:next() >> 11) * 0x1p-53
 end
 
+-- Smallest bit count that holds r (r > 0 as an unsigned 64-bit integer).
+local function bits_of(r)
+  local bits = 1
+  while bits < 64 and (r >> bits) ~= 0 do bits = bits + 1 end
+  return bits
+end
+local SMALL_BITS = {}
+for r = 1, 255 do SMALL_BITS[r] = bits_of(r) end
+local ult = math.ult
+
 -- An integer in [lo, hi] (both inclusive), without modulo bias.
 function Rng:int(lo, hi)
-  check(self, "int")
+  if getmetatable(self) ~= Rng then check(self, "int") end
   if math.type(lo) ~= "integer" or math.type(hi) ~= "integer" then
     lo, hi = math.tointeger(lo), math.tointeger(hi)
     if not lo or not hi then error("bad argument to 'int' (integers lo, hi expected)", 2) end
@@ -94,12 +104,23 @@ function Rng:int(lo, hi)
   if hi < lo then error(("bad argument to 'int' (empty range %d..%d)"):format(lo, hi), 2) end
   local range = hi - lo -- number of values - 1 (as an unsigned 64-bit integer)
   if range == 0 then return lo end
-  -- Smallest bit count that holds `range`; take that many top bits, reject above.
-  local bits = 1
-  while bits < 64 and (range >> bits) ~= 0 do bits = bits + 1 end
+  -- Take the top `bits` bits of the next output, reject above range (Rng:next, inlined).
+  local shift = 64 - (SMALL_BITS[range] or bits_of(range))
+  local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
   while true do
-    local x = self:next() >> (64 - bits)
-    if math.ult(x, range) or x == range then return lo + x end
+    local r = s1 * 5
+    local x = (((r << 7) | (r >> 57)) * 9) >> shift
+    local t = s1 << 17
+    s2 = s2 ~ s0
+    s3 = s3 ~ s1
+    s1 = s1 ~ s2
+    s0 = s0 ~ s3
+    s2 = s2 ~ t
+    s3 = (s3 << 45) | (s3 >> 19)
+    if ult(x, range) or x == range then
+      self[1], self[2], self[3], self[4] = s0, s1, s2, s3
+      return lo + x
+    end
   end
 end
 

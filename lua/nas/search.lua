@@ -28,6 +28,8 @@ local M = {}
 
 local Trial = {}
 Trial.__index = Trial
+-- trial -> the evaluator of its search (kept off the trial table itself)
+local evaluator_of = setmetatable({}, { __mode = "k" })
 M.Trial = Trial
 Trial.__tostring = function(t)
   return ("trial #%d %s score %s"):format(t.id, t.status, t.score and ("%.4f"):format(t.score) or "-")
@@ -43,7 +45,7 @@ end
 -- Trains the trial's net afresh on train + valid with the evaluator's recipe
 -- (options override it) and measures the test split.
 function Trial:retrain(opts)
-  local ev = rawget(self, "_evaluator")
+  local ev = evaluator_of[self]
   local net = self:net()
   local r, msg
   if type(ev) == "table" and type(ev.retrain) == "function" then
@@ -293,7 +295,7 @@ function M.run(opts)
   local counted = 0 -- seconds spent by trials of earlier sessions
   local function add(t, graph, ev)
     t.graph = graph
-    t._evaluator = ev
+    evaluator_of[t] = ev
     setmetatable(t, Trial)
     trials[#trials + 1] = t
     if t.hash and not t.cached_from and not cache[t.hash] then cache[t.hash] = t end

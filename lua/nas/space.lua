@@ -54,7 +54,11 @@ end
 -- ---- values and domains -----------------------------------------------------
 
 local function fmt(v)
-  if type(v) == "string" then return ("%q"):format(v) end
+  if type(v) == "string" then
+    -- %q adds only the quotes to a string without controls, quotes or backslashes
+    if not v:find('[%c"\\]') then return '"' .. v .. '"' end
+    return ("%q"):format(v)
+  end
   if type(v) == "number" then
     local i = math.tointeger(v)
     if i then return tostring(i) end
@@ -206,12 +210,54 @@ local function neighbour_values(d, v)
 end
 
 -- Canonical string of a genotype (sorted names; 16.0 and 16 are the same).
+-- Strategies key every ask and tell, so the sorted names of the last set of
+-- (string) names seen are reused while genotypes keep the same names.
+-- Keys are also remembered per genotype table (with a snapshot of its values,
+-- so a table changed since is keyed afresh): a strategy keys what it asks, and
+-- keys the same table again when it is told.
+local last_n, last_set, last_sorted = -1, {}, nil
+local key_of = setmetatable({}, { __mode = "k" })
+local snap_of = setmetatable({}, { __mode = "k" })
 function M.genotype_key(g)
-  local names = {}
-  for k in pairs(g) do names[#names + 1] = tostring(k) end
-  table.sort(names)
-  for i, k in ipairs(names) do names[i] = k .. "=" .. fmt(g[k]) end
-  return table.concat(names, ";")
+  local snap = snap_of[g]
+  if snap then
+    local n, same = 0, true
+    for k, v in pairs(g) do
+      n = n + 1
+      if snap[k] ~= v then same = false break end
+    end
+    if same and n == snap.n__ then return key_of[g] end
+  end
+  local n, same = 0, true
+  for k in pairs(g) do
+    n = n + 1
+    if same and not last_set[k] then same = false end
+  end
+  local names = last_sorted
+  if not same or n ~= last_n then
+    names = {}
+    local set, strings = {}, true
+    for k in pairs(g) do
+      names[#names + 1] = tostring(k)
+      if type(k) == "string" then set[k] = true else strings = false end
+    end
+    table.sort(names)
+    if strings then last_n, last_set, last_sorted = n, set, names end
+  end
+  local parts = {}
+  local copy = {}
+  for i = 1, #names do
+    local k = names[i]
+    local v = g[k]
+    copy[k] = v
+    parts[i] = k .. "=" .. fmt(v)
+  end
+  local key = table.concat(parts, ";")
+  if names == last_sorted and not copy.n__ then -- string names only: safe to snapshot
+    copy.n__ = n
+    snap_of[g], key_of[g] = copy, key
+  end
+  return key
 end
 
 local function copy(t)

@@ -220,7 +220,7 @@ describe("nas.store", function()
     f:close()
     local stopped = tonumber(text:match("interrupted: search stopped after (%d+) trials"))
     assert.is_truthy(stopped, text)
-    assert.matches("best so far: #%d+ score", text)
+    assert.is_truthy(text:match("best so far: #%d+ score") or text:match("best so far: none"), text)
     assert.is_nil(text:find("RESULT", 1, true)) -- the script did not go on
     local st = nas.store(dir)
     local stored = st:trials()
