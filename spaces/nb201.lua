@@ -1,0 +1,197 @@
+-- spaces/nb201.lua: the NAS-Bench-201 cell space, fast.
+--
+--   local space = require "spaces.nb201"          -- C = 16, N = 5, 3x32x32, 10 classes (NB201's network)
+--   local g = space:sample(nas.rng(1))            -- { edge_1_0 = "nor_conv_3x3", ... }
+--   space.arch_string(g); space.from_arch_string(s); space.code(g) -- 0..15624; space.genotype(code)
+--   local net = space:build(g)                    -- the real trainable net, built by spaces/cell.lua
+--
+-- The same six decisions, values and genotypes as spaces/cell.lua (a genotype of
+-- one is a genotype of the other), but sample / mutate / crossover / neighbours /
+-- decisions / canonical / key / enumerate / size never run the space function:
+-- every one of the 5^6 cells is valid, so they work on the six values directly
+-- and a benchmark loop over nas.bench.nb201 does no graph work at all. They draw
+-- from the rng exactly as the generic nas.space methods do on spaces/cell.lua,
+-- so a search gives the same genotypes on either space. build(g) (and anything
+-- not listed above) is spaces/cell.lua's own code with NB201's options.
+local cell = require "spaces.cell"
+local bench = require "nas.bench"
+local spacemod = require "nas.space"
+local nas = require "nas"
+
+local OPS, EDGES = cell.OPS, {}
+for k, e in ipairs(cell.EDGES) do EDGES[k] = ("edge_%d_%d"):format(e[1], e[2]) end
+local key = spacemod.genotype_key
+local NOPS = #OPS
+
+-- The cell space's function (the one place spaces/cell.lua keeps it) under NB201's options.
+local cell_fn = rawget(cell, "_fn")
+local space = nas.space("nb201", function(c, o) return cell_fn(c, o) end,
+                        { input = { 3, 32, 32 }, classes = 10, C = 16, N = 5 })
+
+local M = space
+M.OPS, M.EDGES, M.arch_string, M.from_arch_string = OPS, cell.EDGES, cell.arch_string, cell.from_arch_string
+M.code, M.genotype = bench.nb201_code, bench.nb201_genotype
+M.names = EDGES
+
+local DIGIT = {}
+for i, op in ipairs(OPS) do DIGIT[op] = i end
+
+local function check_rng(rng, fname)
+  if type(rng) ~= "table" or type(rng.int) ~= "function" then
+    error(("bad argument #2 to '%s' (rng (from nas.rng(seed)) expected, got %s)"):format(fname, type(rng)), 3)
+  end
+end
+
+-- A canonical copy (the six edges only), or nil, reason (as the strict chooser words it).
+local function canonical(g)
+  if type(g) ~= "table" then return nil, "genotype must be a table, got " .. type(g) end
+  local out = {}
+  for k = 1, 6 do
+    local name = EDGES[k]
+    local v = g[name]
+    if v == nil then
+      return nil, ("genotype misses decision '%s' (choice of {\"none\", \"skip_connect\", \"nor_conv_1x1\", " ..
+                   "\"nor_conv_3x3\", \"avg_pool_3x3\"})"):format(name)
+    end
+    if not DIGIT[v] then
+      return nil, ("decision '%s' = %s is out of its domain (choice of {\"none\", \"skip_connect\", " ..
+                   "\"nor_conv_1x1\", \"nor_conv_3x3\", \"avg_pool_3x3\"})"):format(name, spacemod.format_value(v))
+    end
+    out[name] = v
+  end
+  return out
+end
+
+-- Fill: g's valid values, the rest drawn from rng (in decision order).
+local function repair(g, rng)
+  local out = {}
+  for k = 1, 6 do
+    local name = EDGES[k]
+    local v = g[name]
+    if not DIGIT[v] then v = OPS[rng:int(1, NOPS)] end
+    out[name] = v
+  end
+  return out
+end
+
+function M:sample(rng)
+  check_rng(rng, "sample")
+  local g = {}
+  for k = 1, 6 do g[EDGES[k]] = OPS[rng:int(1, NOPS)] end
+  return g
+end
+
+local function other_value(v, rng)
+  local i = DIGIT[v]
+  local j = rng:int(1, NOPS - 1)
+  if j >= i then j = j + 1 end
+  return OPS[j]
+end
+
+function M:mutate(g, rng, rate)
+  if type(g) ~= "table" then error("bad argument #1 to 'mutate' (genotype (a table) expected)", 2) end
+  check_rng(rng, "mutate")
+  if rate ~= nil and (type(rate) ~= "number" or rate < 0 or rate > 1) then
+    error("bad argument #4 to 'mutate' (rate must be a number in [0, 1])", 2)
+  end
+  local child = repair(g, rng)
+  local changed = false
+  if rate then
+    for k = 1, 6 do
+      if rng:uniform() < rate then
+        local name = EDGES[k]
+        child[name] = other_value(child[name], rng)
+        changed = true
+      end
+    end
+  end
+  if not changed then
+    local name = EDGES[rng:int(1, 6)]
+    child[name] = other_value(child[name], rng)
+  end
+  return child
+end
+
+function M:crossover(a, b, rng)
+  check_rng(rng, "crossover")
+  local out = {}
+  for k = 1, 6 do
+    local name = EDGES[k]
+    local va, vb = a[name], b[name]
+    if not DIGIT[va] then va = nil end
+    if not DIGIT[vb] then vb = nil end
+    local v
+    if va ~= nil and vb ~= nil and va ~= vb then
+      if rng:int(0, 1) == 0 then v = va else v = vb end
+    else
+      v = va or vb or OPS[rng:int(1, NOPS)]
+    end
+    out[name] = v
+  end
+  return out
+end
+
+-- The 24 cells one edge away, in decision order then op order.
+function M:neighbours(g)
+  local base = {}
+  for k = 1, 6 do
+    local v = g[EDGES[k]]
+    base[EDGES[k]] = DIGIT[v] and v or OPS[1]
+  end
+  local out = {}
+  for k = 1, 6 do
+    local name = EDGES[k]
+    for _, op in ipairs(OPS) do
+      if op ~= base[name] then
+        local t = {}
+        for kk = 1, 6 do t[EDGES[kk]] = base[EDGES[kk]] end
+        t[name] = op
+        out[#out + 1] = t
+      end
+    end
+  end
+  return out
+end
+
+function M:canonical(g)
+  return canonical(g)
+end
+
+function M:key(g)
+  return key(canonical(g) or g)
+end
+
+function M:decisions(g)
+  local c, why = canonical(g)
+  if not c then return nil, why end
+  local out = {}
+  for k = 1, 6 do
+    local vals = {}
+    for i, op in ipairs(OPS) do vals[i] = op end
+    out[k] = { name = EDGES[k], kind = "choice", values = vals, value = c[EDGES[k]] }
+  end
+  return out
+end
+
+function M:size() return bench.NCELLS end
+
+-- All 15,625 cells in the generic enumeration order (edge_1_0 most significant).
+function M:enumerate()
+  local code = -1
+  return function()
+    code = code + 1
+    if code < bench.NCELLS then return bench.nb201_genotype(code) end
+    return nil
+  end
+end
+
+-- A restricted view runs the generic methods (the fast ones ignore restrictions).
+local fast = { "sample", "mutate", "crossover", "neighbours", "canonical", "key", "decisions", "size",
+               "enumerate" }
+function M:restrict(f, label)
+  local view = spacemod.Space.restrict(self, f, label)
+  for _, name in ipairs(fast) do view[name] = nil end
+  return view
+end
+
+return space
