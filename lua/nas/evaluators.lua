@@ -4,7 +4,7 @@
 --                         lr = 0.05, fraction = 0.2 }
 --
 -- An evaluator is an object with :evaluate(net, ctx) -> metrics | nil, reason
--- (a plain function(net, ctx) works too). ctx = { seed =, trial =, metrics =
+-- (a plain function(net, ctx) works too). ctx = { seed =, trial =, genotype =, metrics =
 -- (what is known before training: params, flops, ...), progress = function(p) }.
 -- nas.train trains on data.train and scores on data.valid, never on data.test;
 -- the test split is touched only by :retrain (result.best:retrain{...}).
