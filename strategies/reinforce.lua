@@ -360,7 +360,25 @@ function S:ask(space, rng)
 end
 
 -- The policy's most likely genotype (argmax of every distribution made so far).
+-- controller "lstm": greedy decoding, each decision's most likely choice given those before it.
+function S:_lstm_greedy(upto)
+  local prefix, g = {}, {}
+  for i, name in ipairs(self.lnames) do
+    local p = self.ctl:probs(prefix)
+    if name == upto then return p end
+    local bi = 1
+    for j = 2, #p do if p[j] > p[bi] then bi = j end end
+    local d = self.dists[name]
+    prefix[i] = bi
+    if d.values then g[name] = d.values[bi] else g[name] = itf(d, tf(d, d.lo) + (bi - 0.5) / d.n *
+      (tf(d, d.hi) - tf(d, d.lo))) end
+  end
+  if upto then return nil end
+  return g
+end
+
 function S:mode()
+  if self.ctl then return self:_lstm_greedy() end
   local g = {}
   for _, name in ipairs(self.order) do
     local d = self.dists[name]
@@ -372,8 +390,10 @@ function S:mode()
   return g
 end
 
--- Probabilities of decision `name` (nil before it has a distribution).
+-- Probabilities of decision `name` (nil before it has a distribution); with the
+-- lstm controller, given the mode's choices of the decisions before it.
 function S:probabilities(name)
+  if self.ctl then return self:_lstm_greedy(name) end
   local d = self.dists[name]
   return d and probs(d) or nil
 end
