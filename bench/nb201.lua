@@ -130,11 +130,13 @@ local bc, bv = ev:best("cifar10_test")
 print(("optimum: cifar10_test %.2f (index %d)"):format(bv, ev:metrics(bc).index))
 print()
 
+-- Lua 5.4's generational collector suits this loop (many short-lived genotype tables).
+collectgarbage("generational")
 local marks = { [50] = true, [100] = true, [200] = true }
 local rows = {}
 for _, c in ipairs(list) do
   local r = { c = c, test = {}, t100 = {}, tin16 = {}, q = 0, at = { [50] = {}, [100] = {}, [200] = {} } }
-  collectgarbage()
+  collectgarbage("collect")
   local w0 = os.clock()
   for seed = 1, opts.runs do
     local k, nq = run(c.S, c, seed, opts.budget)

@@ -62,23 +62,26 @@ local function canonical(g)
   return out
 end
 
--- Fill: g's valid values, the rest drawn from rng (in decision order).
-local function repair(g, rng)
-  local out = {}
+-- A genotype from its six values (one constructor: no rehashing while it fills).
+local function make(v)
+  return { edge_1_0 = v[1], edge_2_0 = v[2], edge_2_1 = v[3], edge_3_0 = v[4], edge_3_1 = v[5], edge_3_2 = v[6] }
+end
+
+-- Fill: g's valid values, the rest drawn from rng (in decision order), into v.
+local function repair(g, rng, v)
   for k = 1, 6 do
-    local name = EDGES[k]
-    local v = g[name]
-    if not DIGIT[v] then v = OPS[rng:int(1, NOPS)] end
-    out[name] = v
+    local x = g[EDGES[k]]
+    if not DIGIT[x] then x = OPS[rng:int(1, NOPS)] end
+    v[k] = x
   end
-  return out
+  return v
 end
 
 function M:sample(rng)
   check_rng(rng, "sample")
-  local g = {}
-  for k = 1, 6 do g[EDGES[k]] = OPS[rng:int(1, NOPS)] end
-  return g
+  local v = {}
+  for k = 1, 6 do v[k] = OPS[rng:int(1, NOPS)] end
+  return make(v)
 end
 
 local function other_value(v, rng)
@@ -94,22 +97,21 @@ function M:mutate(g, rng, rate)
   if rate ~= nil and (type(rate) ~= "number" or rate < 0 or rate > 1) then
     error("bad argument #4 to 'mutate' (rate must be a number in [0, 1])", 2)
   end
-  local child = repair(g, rng)
+  local v = repair(g, rng, {})
   local changed = false
   if rate then
     for k = 1, 6 do
       if rng:uniform() < rate then
-        local name = EDGES[k]
-        child[name] = other_value(child[name], rng)
+        v[k] = other_value(v[k], rng)
         changed = true
       end
     end
   end
   if not changed then
-    local name = EDGES[rng:int(1, 6)]
-    child[name] = other_value(child[name], rng)
+    local k = rng:int(1, 6)
+    v[k] = other_value(v[k], rng)
   end
-  return child
+  return make(v)
 end
 
 function M:crossover(a, b, rng)
@@ -126,9 +128,9 @@ function M:crossover(a, b, rng)
     else
       v = va or vb or OPS[rng:int(1, NOPS)]
     end
-    out[name] = v
+    out[k] = v
   end
-  return out
+  return make(out)
 end
 
 -- The 24 cells one edge away, in decision order then op order.
@@ -136,19 +138,18 @@ function M:neighbours(g)
   local base = {}
   for k = 1, 6 do
     local v = g[EDGES[k]]
-    base[EDGES[k]] = DIGIT[v] and v or OPS[1]
+    base[k] = DIGIT[v] and v or OPS[1]
   end
   local out = {}
   for k = 1, 6 do
-    local name = EDGES[k]
+    local keep = base[k]
     for _, op in ipairs(OPS) do
-      if op ~= base[name] then
-        local t = {}
-        for kk = 1, 6 do t[EDGES[kk]] = base[EDGES[kk]] end
-        t[name] = op
-        out[#out + 1] = t
+      if op ~= keep then
+        base[k] = op
+        out[#out + 1] = make(base)
       end
     end
+    base[k] = keep
   end
   return out
 end

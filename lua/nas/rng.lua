@@ -45,16 +45,20 @@ end
 
 local function new(seed, ...)
   if seed == nil then seed = 0 end
-  local z = key_int(seed, 1)
+  local z = math.type(seed) == "integer" and seed or key_int(seed, 1)
   -- Extra keys (e.g. a trial id) select independent streams of the same seed.
   for i = 1, select("#", ...) do
     local _, h = splitmix(z)
-    z = h ~ key_int(select(i, ...), i + 1)
+    local v = select(i, ...)
+    z = h ~ (math.type(v) == "integer" and v or key_int(v, i + 1))
   end
-  local s = {}
-  for i = 1, 4 do z, s[i] = splitmix(z) end
-  if s[1] == 0 and s[2] == 0 and s[3] == 0 and s[4] == 0 then s[1] = 1 end
-  return setmetatable({ s[1], s[2], s[3], s[4] }, Rng)
+  local s1, s2, s3, s4
+  z, s1 = splitmix(z)
+  z, s2 = splitmix(z)
+  z, s3 = splitmix(z)
+  z, s4 = splitmix(z)
+  if s1 == 0 and s2 == 0 and s3 == 0 and s4 == 0 then s1 = 1 end
+  return setmetatable({ s1, s2, s3, s4 }, Rng)
 end
 
 local function check(self, fname)
@@ -92,12 +96,12 @@ local function bits_of(r)
 end
 local SMALL_BITS = {}
 for r = 1, 255 do SMALL_BITS[r] = bits_of(r) end
-local ult = math.ult
+local ult, mtype = math.ult, math.type
 
 -- An integer in [lo, hi] (both inclusive), without modulo bias.
 function Rng:int(lo, hi)
   if getmetatable(self) ~= Rng then check(self, "int") end
-  if math.type(lo) ~= "integer" or math.type(hi) ~= "integer" then
+  if mtype(lo) ~= "integer" or mtype(hi) ~= "integer" then
     lo, hi = math.tointeger(lo), math.tointeger(hi)
     if not lo or not hi then error("bad argument to 'int' (integers lo, hi expected)", 2) end
   end

@@ -210,52 +210,67 @@ local function neighbour_values(d, v)
 end
 
 -- Canonical string of a genotype (sorted names; 16.0 and 16 are the same).
--- Strategies key every ask and tell, so the sorted names of the last set of
--- (string) names seen are reused while genotypes keep the same names.
--- Keys are also remembered per genotype table (with a snapshot of its values,
--- so a table changed since is keyed afresh): a strategy keys what it asks, and
--- keys the same table again when it is told.
-local last_n, last_set, last_sorted = -1, {}, nil
-local key_of = setmetatable({}, { __mode = "k" })
-local snap_of = setmetatable({}, { __mode = "k" })
-function M.genotype_key(g)
-  local snap = snap_of[g]
-  if snap then
-    local n, same = 0, true
-    for k, v in pairs(g) do
-      n = n + 1
-      if snap[k] ~= v then same = false break end
-    end
-    if same and n == snap.n__ then return key_of[g] end
+-- Strategies key every ask and tell, so for the last set of (string) names
+-- seen, the sorted names are kept and the keys are memoised in a trie over the
+-- values (a table index per decision instead of building the string again).
+local last_n, last_set, last_sorted, trie, trie_size = -1, {}, nil, {}, 0
+local TRIE_MAX = 200000
+local KEY = {} -- the trie's leaf field (never a decision value)
+
+local function build_key(g, names)
+  local parts = {}
+  for i = 1, #names do
+    local k = names[i]
+    parts[i] = k .. "=" .. fmt(g[k])
   end
+  return table.concat(parts, ";")
+end
+
+function M.genotype_key(g)
   local n, same = 0, true
   for k in pairs(g) do
     n = n + 1
     if same and not last_set[k] then same = false end
   end
-  local names = last_sorted
   if not same or n ~= last_n then
-    names = {}
-    local set, strings = {}, true
+    local names, set, strings = {}, {}, true
     for k in pairs(g) do
       names[#names + 1] = tostring(k)
       if type(k) == "string" then set[k] = true else strings = false end
     end
     table.sort(names)
-    if strings then last_n, last_set, last_sorted = n, set, names end
+    if not strings then return build_key(g, names) end
+    last_n, last_set, last_sorted, trie, trie_size = n, set, names, {}, 0
   end
-  local parts = {}
-  local copy = {}
-  for i = 1, #names do
-    local k = names[i]
-    local v = g[k]
-    copy[k] = v
-    parts[i] = k .. "=" .. fmt(v)
+  local names, node = last_sorted, trie
+  for i = 1, n do
+    local v = g[names[i]]
+    if v ~= v then return build_key(g, names) end -- NaN cannot index the trie
+    local nxt = node[v]
+    if not nxt then
+      if trie_size >= TRIE_MAX then trie, trie_size = {}, 0 end
+      local key = build_key(g, names)
+      node = trie
+      for j = 1, n do
+        local w = g[names[j]]
+        local c = node[w]
+        if not c then
+          c = {}
+          node[w] = c
+        end
+        node = c
+      end
+      node[KEY] = key
+      trie_size = trie_size + 1
+      return key
+    end
+    node = nxt
   end
-  local key = table.concat(parts, ";")
-  if names == last_sorted and not copy.n__ then -- string names only: safe to snapshot
-    copy.n__ = n
-    snap_of[g], key_of[g] = copy, key
+  local key = node[KEY]
+  if not key then
+    key = build_key(g, names)
+    node[KEY] = key
+    trie_size = trie_size + 1
   end
   return key
 end
