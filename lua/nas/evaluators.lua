@@ -8,8 +8,18 @@
 -- (what is known before training: params, flops, ...), progress = function(p) }.
 -- nas.train trains on data.train and scores on data.valid, never on data.test;
 -- the test split is touched only by :retrain (result.best:retrain{...}).
--- Evaluators are built from the script's own options and hold no state
--- between candidates, so the same script can rebuild them in other processes.
+-- Evaluators are built from the script's own options, so the same script can
+-- rebuild them in other processes. What nas.train keeps between candidates is
+-- rebuilt from the search: learning curves for early stopping (through
+-- evaluator:observe(trial), which nas.search calls after every told trial, on
+-- resume too) and checkpoints (files under <out>/checkpoints; without an out
+-- folder, a bounded in-memory cache whose misses only cost a restart).
+--
+-- Multi-fidelity (docs/multifidelity.md): ctx.fidelity = { epochs = r | fraction = r,
+-- parent = id, ... } from the strategy sets the epochs / data fraction of the
+-- trial; with parent, the trial continues the parent trial's weights for the
+-- extra r - (parent's epochs) epochs.
+-- Early stopping: early_stop = { rule = "median", ... } (Golovin et al. 2017).
 local util = require "nas.util"
 
 local M = {}
@@ -17,7 +27,8 @@ local M = {}
 local recipe_keys = { "epochs", "steps", "batch", "optimizer", "lr", "momentum", "weight_decay", "nesterov",
                       "beta1", "beta2", "eps", "schedule", "step_size", "gamma", "warmup", "label_smoothing",
                       "fraction", "augment", "grad_clip" }
-local train_keys = { "data", "latency", "latency_runs", "eval_batch", "memfmt", "device", "chunk" }
+local train_keys = { "data", "latency", "latency_runs", "eval_batch", "memfmt", "device", "chunk", "checkpoints",
+                     "early_stop", "curve" }
 for _, k in ipairs(recipe_keys) do train_keys[#train_keys + 1] = k end
 
 local function finite(x) return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge end
@@ -57,10 +68,45 @@ function M.train(opts)
   if opts.latency_runs ~= nil and (math.type(opts.latency_runs) ~= "integer" or opts.latency_runs < 1) then
     util.argerror(1, "train", "field 'latency_runs' must be an integer >= 1", 2)
   end
+  local ck = opts.checkpoints
+  local memory = 16
+  if type(ck) == "table" then
+    util.check_options(ck, { "memory" }, 1, "train (checkpoints)", 2)
+    memory = ck.memory or memory
+    if math.type(memory) ~= "integer" or memory < 0 then
+      util.argerror(1, "train", "checkpoints.memory must be an integer >= 0", 2)
+    end
+    ck = true
+  elseif ck ~= nil and type(ck) ~= "boolean" then
+    util.argerror(1, "train", "field 'checkpoints' must be true, false or { memory = n }", 2)
+  end
+  local es = opts.early_stop
+  if es ~= nil then
+    if type(es) ~= "table" then util.argerror(1, "train", "field 'early_stop' must be a table { rule = \"median\" }", 2) end
+    util.check_options(es, { "rule", "min_epochs", "min_trials", "metric" }, 1, "train (early_stop)", 2)
+    es = { rule = es.rule, min_epochs = es.min_epochs or 1, min_trials = es.min_trials or 3,
+           metric = es.metric or "accuracy" }
+    if es.rule ~= "median" then util.argerror(1, "train", "early_stop.rule must be \"median\"", 2) end
+    if math.type(es.min_epochs) ~= "integer" or es.min_epochs < 1 then
+      util.argerror(1, "train", "early_stop.min_epochs must be an integer >= 1", 2)
+    end
+    if math.type(es.min_trials) ~= "integer" or es.min_trials < 1 then
+      util.argerror(1, "train", "early_stop.min_trials must be an integer >= 1", 2)
+    end
+    if es.metric ~= "accuracy" and es.metric ~= "loss" then
+      util.argerror(1, "train", "early_stop.metric must be \"accuracy\" or \"loss\"", 2)
+    end
+  end
+  if opts.curve ~= nil and type(opts.curve) ~= "boolean" then
+    util.argerror(1, "train", "field 'curve' must be true or false", 2)
+  end
   return setmetatable({
     data = opts.data, recipe = recipe, latency = opts.latency ~= false, latency_runs = opts.latency_runs or 10,
     eval_batch = opts.eval_batch or 256, memfmt = opts.memfmt, device = opts.device, chunk = opts.chunk,
-    batch = recipe.batch,
+    batch = recipe.batch, checkpoints = ck, memory = memory, early_stop = es, curve = opts.curve or es ~= nil,
+    -- rebuilt from observed trials: id -> curve / loss curve, id -> original of a repeat
+    curves = {}, loss_curves = {}, alias = {},
+    mem = {}, mem_order = {},  -- the in-memory checkpoints: id -> {model, hash, epochs_total, ...}
   }, Train)
 end
 
@@ -74,35 +120,248 @@ function M.latency(model, runs)
   return r.median_ms
 end
 
+-- ---- checkpoints ------------------------------------------------------------------
+
+local json = require("nas.store").json
+
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function ckpt_paths(out, id)
+  local dir = out .. "/checkpoints"
+  return dir, ("%s/%d.pt"):format(dir, id), ("%s/%d.json"):format(dir, id)
+end
+
+-- Whether this evaluation keeps its weights for a later continuation.
+function Train:keeps(ctx)
+  if self.checkpoints == false then return false end
+  return self.checkpoints == true or (ctx.fidelity ~= nil and ctx.fidelity.epochs ~= nil)
+end
+
+function Train:_mem_put(id, entry)
+  if self.memory == 0 then
+    entry.model:release()
+    return
+  end
+  if self.mem[id] then self.mem[id].model:release() end
+  self.mem[id] = entry
+  self.mem_order[#self.mem_order + 1] = id
+  while #self.mem_order > self.memory do
+    local old = table.remove(self.mem_order, 1)
+    if self.mem[old] then
+      self.mem[old].model:release()
+      self.mem[old] = nil
+    end
+  end
+end
+
+-- Saves the trained model of trial `id`; releases it unless kept in memory.
+function Train:_save(model, id, ctx, info)
+  if ctx.out then
+    local dir, pt, meta = ckpt_paths(ctx.out, id)
+    if not self.made_dir then
+      require("nas.store").mkdir(dir)
+      self.made_dir = true
+    end
+    local ok = pcall(model.save, model, pt)
+    if ok then
+      local f = io.open(meta, "wb")
+      if f then
+        f:write(json.encode(info))
+        f:close()
+      end
+    end
+    model:release()
+  else
+    info.model = model
+    self:_mem_put(id, info)
+  end
+end
+
+-- The model of trial `src`'s checkpoint for `net`, with its info, or nil, why.
+function Train:_restore(src, net, ctx)
+  local hash = tostring(net:hash())
+  if ctx.out then
+    local _, pt, meta = ckpt_paths(ctx.out, src)
+    local s = read_file(meta)
+    if not s then return nil, "no checkpoint of trial " .. tostring(src) end
+    local ok, info = pcall(json.decode, s)
+    if not ok or type(info) ~= "table" then return nil, "unreadable checkpoint info of trial " .. tostring(src) end
+    if info.hash ~= hash then return nil, "the checkpoint of trial " .. tostring(src) .. " is another graph" end
+    local okm, model = pcall(require("nas").model, net, { seed = ctx.seed, memfmt = self.memfmt, device = self.device })
+    if not okm then return nil, tostring(model) end
+    local okl, err = pcall(model.load, model, pt)
+    if not okl then
+      model:release()
+      return nil, tostring(err)
+    end
+    return model, info
+  end
+  local e = self.mem[src]
+  if not e then return nil, "no checkpoint of trial " .. tostring(src) .. " in memory" end
+  if e.hash ~= hash then return nil, "the checkpoint of trial " .. tostring(src) .. " is another graph" end
+  self.mem[src] = nil -- moved: the continuation owns the model now
+  for i, id in ipairs(self.mem_order) do
+    if id == src then table.remove(self.mem_order, i) break end
+  end
+  local model = e.model
+  e.model = nil
+  return model, e
+end
+
+-- ---- the median stopping rule -------------------------------------------------
+
+-- evaluator:observe(trial): nas.search calls it after each told trial (live and
+-- on resume); it keeps the trial's learning curve for the median rule.
+function Train:observe(trial)
+  if type(trial) ~= "table" or trial.id == nil then return end
+  if trial.cached_from then
+    self.alias[trial.id] = trial.cached_from
+    return
+  end
+  local m = trial.metrics
+  if trial.status ~= "ok" or type(m) ~= "table" then return end
+  if type(m.curve) == "table" and #m.curve > 0 then
+    self.curves[trial.id] = m.curve
+    if type(m.curve_loss) == "table" then self.loss_curves[trial.id] = m.curve_loss end
+    -- A continued trial's curve starts with its parent's: keep only the longer one.
+    if m.continued_from ~= nil then
+      self.curves[m.continued_from], self.loss_curves[m.continued_from] = nil, nil
+    end
+  end
+end
+
+-- Whether the median rule stops a trial whose validation curve so far is
+-- `curve` (accuracy) / `lcurve` (loss) at epoch s = #curve: its best value so
+-- far is strictly worse than the median, over the observed trials whose curves
+-- reach epoch s (at least min_trials of them), of their running averages
+-- (mean of their first s values). Returns stop, median.
+function Train:median_stop(curve, lcurve, self_id)
+  local es = self.early_stop
+  local s = #curve
+  if not es or s < es.min_epochs then return false end
+  local higher = es.metric == "accuracy"
+  local mine = higher and curve or lcurve
+  local source = higher and self.curves or self.loss_curves
+  local avgs = {}
+  for id, c in pairs(source) do
+    if id ~= self_id and #c >= s then
+      local sum = 0
+      for i = 1, s do sum = sum + c[i] end
+      avgs[#avgs + 1] = sum / s
+    end
+  end
+  if #avgs < es.min_trials then return false end
+  table.sort(avgs)
+  local n = #avgs
+  local med = n % 2 == 1 and avgs[(n + 1) // 2] or (avgs[n // 2] + avgs[n // 2 + 1]) / 2
+  local best = mine[1]
+  for i = 2, s do
+    if higher then best = math.max(best, mine[i]) else best = math.min(best, mine[i]) end
+  end
+  if higher then return best < med, med end
+  return best > med, med
+end
+
+-- ---- evaluate -------------------------------------------------------------------
+
 -- evaluator:evaluate(net, ctx) -> metrics | nil, reason
 function Train:evaluate(net, ctx)
   ctx = ctx or {}
   local nas = require "nas"
-  local ok, model = pcall(nas.model, net, model_opts(self, ctx.seed))
-  if not ok then return nil, "build: " .. tostring(model) end
+  local fidelity = type(ctx.fidelity) == "table" and ctx.fidelity or nil
   local topts = {}
   for k, v in pairs(self.recipe) do topts[k] = v end
+  if fidelity then
+    if fidelity.epochs ~= nil then topts.epochs, topts.steps = fidelity.epochs, nil end
+    if fidelity.fraction ~= nil then topts.fraction = fidelity.fraction end
+  end
   topts.seed = ctx.seed
   topts.chunk = self.chunk
   if ctx.progress then topts.progress = ctx.progress end
-  local hist, msg = model:train(self.data.train, topts)
-  if not hist then
-    model:release()
-    return nil, msg
+
+  -- Continue the parent's weights?
+  local model, base, missing
+  if fidelity and fidelity.epochs ~= nil and fidelity.parent ~= nil and self.checkpoints ~= false then
+    local src = fidelity.parent
+    while self.alias[src] do src = self.alias[src] end
+    model, base = self:_restore(src, net, ctx)
+    if not model then
+      missing, base = base, nil
+    else
+      base.from = src
+    end
   end
-  if not finite(hist.final_loss) then
-    model:release()
-    return nil, "training loss is not finite (" .. tostring(hist.final_loss) .. ")"
+  if not model then
+    local ok, m = pcall(nas.model, net, model_opts(self, ctx.seed))
+    if not ok then return nil, "build: " .. tostring(m) end
+    model = m
   end
-  local r = model:evaluate(self.data.valid, { batch = self.eval_batch })
+  local done_before = base and base.epochs_total or 0
+  local curve, lcurve = {}, {}
+  if base and type(base.curve) == "table" then
+    for i, v in ipairs(base.curve) do curve[i] = v end
+    for i, v in ipairs(base.curve_loss or {}) do lcurve[i] = v end
+  end
+  if topts.epochs ~= nil then topts.epochs = topts.epochs - done_before end
+  local stopped, last_eval = false, nil
+  if self.curve then
+    topts.on_epoch = function()
+      local r = model:evaluate(self.data.valid, { batch = self.eval_batch })
+      curve[#curve + 1], lcurve[#lcurve + 1] = r.accuracy, r.loss
+      last_eval = r
+      if self.early_stop and self:median_stop(curve, lcurve, ctx.trial) then
+        stopped = true
+        return false
+      end
+    end
+  end
+  local hist
+  if topts.epochs == nil or topts.epochs > 0 then
+    local msg
+    hist, msg = model:train(self.data.train, topts)
+    if not hist then
+      model:release()
+      return nil, msg
+    end
+    if not finite(hist.final_loss) then
+      model:release()
+      return nil, "training loss is not finite (" .. tostring(hist.final_loss) .. ")"
+    end
+  else -- the parent already trained this long
+    hist = { seconds = 0, epochs = 0, steps = 0, accuracy = {}, loss = {} }
+    last_eval = nil
+  end
+  -- The last epoch's evaluation is the final one when training ended on an epoch.
+  local r = (last_eval and topts.steps == nil) and last_eval or model:evaluate(self.data.valid, { batch = self.eval_batch })
   local m = {
     accuracy = r.accuracy, loss = r.loss, train_s = hist.seconds, train_loss = hist.final_loss,
     train_accuracy = hist.accuracy[#hist.accuracy], epochs = hist.epochs, steps = hist.steps,
+    train_curve = hist.loss,
   }
+  if fidelity or base then m.epochs_total = done_before + hist.epochs end
+  if base then m.continued_from = base.from end
+  if missing then m.checkpoint_missing = missing end
+  if self.curve then m.curve, m.curve_loss = curve, lcurve end
+  if stopped then m.stopped_early = true end
   local known = ctx.metrics and ctx.metrics.latency_ms
   if self.latency and not known then m.latency_ms = M.latency(model, self.latency_runs) end
-  model:release()
-  if not finite(m.loss) then return nil, "validation loss is not finite (" .. tostring(m.loss) .. ")" end
+  if not finite(m.loss) then
+    model:release()
+    return nil, "validation loss is not finite (" .. tostring(m.loss) .. ")"
+  end
+  if self:keeps(ctx) and ctx.trial ~= nil then
+    self:_save(model, ctx.trial, ctx, { trial = ctx.trial, hash = tostring(net:hash()),
+      epochs_total = done_before + hist.epochs, curve = self.curve and curve or nil,
+      curve_loss = self.curve and lcurve or nil })
+  else
+    model:release()
+  end
   return m
 end
 

@@ -194,31 +194,186 @@ function M.pareto_front(items, objectives)
   return out
 end
 
--- Hypervolume of a 2-D front: the area dominated by `items` and bounded by
--- the reference point `ref` (in the metrics' own units, e.g. {0, 50} for
--- accuracy >= 0 and latency <= 50 ms). Points not better than ref in both
--- coordinates add nothing.
+-- ---- hypervolume, non-dominated sorting, crowding ---------------------------
+
+-- Hypervolume of oriented points (higher is better in every coordinate): the
+-- measure of the region dominated by the points and bounded below by `ref`.
+-- Points not strictly better than ref in every coordinate add nothing. Exact, by
+-- slicing along the last coordinate (HSO, While et al. 2006) down to a 2-D
+-- sweep: O(n^(d-1) log n), fine for the fronts of a search in 2 to 4 objectives.
+local function hv(pts, ref, d)
+  local n = #pts
+  if n == 0 then return 0 end
+  if d == 1 then
+    local m = ref[1]
+    for i = 1, n do if pts[i][1] > m then m = pts[i][1] end end
+    return m - ref[1]
+  end
+  if d == 2 then
+    table.sort(pts, function(a, b) if a[1] ~= b[1] then return a[1] > b[1] end return a[2] > b[2] end)
+    local area, best_y = 0, ref[2]
+    for i = 1, n do
+      local p = pts[i]
+      if p[2] > best_y then
+        area = area + (p[1] - ref[1]) * (p[2] - best_y)
+        best_y = p[2]
+      end
+    end
+    return area
+  end
+  table.sort(pts, function(a, b) return a[d] > b[d] end)
+  local vol, slice = 0, {}
+  for i = 1, n do
+    slice[i] = pts[i]
+    local lower = i < n and pts[i + 1][d] or ref[d]
+    local h = pts[i][d] - lower
+    if h > 0 then
+      local copy = {}
+      for k = 1, i do copy[k] = slice[k] end
+      vol = vol + h * hv(copy, ref, d - 1)
+    end
+  end
+  return vol
+end
+
+function M.hypervolume_points(points, ref)
+  if type(points) ~= "table" then util.argerror(1, "hypervolume_points", "list of points expected", 2) end
+  if type(ref) ~= "table" or #ref == 0 then util.argerror(2, "hypervolume_points", "reference point expected", 2) end
+  local d = #ref
+  local pts = {}
+  for _, p in ipairs(points) do
+    if #p ~= d then util.argerror(1, "hypervolume_points", ("points must have %d coordinates"):format(d), 2) end
+    local inside = true
+    for k = 1, d do if not (p[k] > ref[k]) then inside = false break end end
+    if inside then pts[#pts + 1] = p end
+  end
+  return hv(pts, ref, d)
+end
+
+-- objectives.hypervolume(items, objectives, ref) -> volume
+-- Hypervolume of trials / metrics tables for any number of objectives (2-D
+-- and 3-D are tested), with the reference point `ref` in the metrics' own
+-- units, e.g. {0, 50} for accuracy >= 0 and latency <= 50 ms (a maximised
+-- metric's ref is a lower bound, a minimised one's an upper bound). Items
+-- not better than ref in every objective add nothing.
 function M.hypervolume(items, objectives, ref)
   local list = M.normalize(objectives, 2).list
-  if #list ~= 2 then util.argerror(2, "hypervolume", "exactly two objectives expected", 2) end
-  if type(ref) ~= "table" or type(ref[1]) ~= "number" or type(ref[2]) ~= "number" then
-    util.argerror(3, "hypervolume", "reference point {x, y} expected", 2)
+  if type(ref) ~= "table" or #ref ~= #list then
+    util.argerror(3, "hypervolume", ("reference point with %d numbers expected"):format(#list), 2)
   end
-  local r = { list[1].sense == "max" and ref[1] or -ref[1], list[2].sense == "max" and ref[2] or -ref[2] }
+  local r = {}
+  for i, o in ipairs(list) do
+    if type(ref[i]) ~= "number" then util.argerror(3, "hypervolume", "reference point must hold numbers", 2) end
+    r[i] = o.sense == "max" and ref[i] or -ref[i]
+  end
   local pts = {}
   for _, it in ipairs(items) do
     local p = M.point(it, list)
-    if p and p[1] > r[1] and p[2] > r[2] then pts[#pts + 1] = p end
+    if p then pts[#pts + 1] = p end
   end
-  table.sort(pts, function(a, b) if a[1] ~= b[1] then return a[1] > b[1] end return a[2] > b[2] end)
-  local area, best_y = 0, r[2]
-  for _, p in ipairs(pts) do
-    if p[2] > best_y then
-      area = area + (p[1] - r[1]) * (p[2] - best_y)
-      best_y = p[2]
+  return M.hypervolume_points(pts, r)
+end
+
+-- The nadir of items: the worst value of each objective among them, in the
+-- metrics' units (the default reference point of nas.search's hypervolume), or
+-- nil when no item has every objective.
+function M.nadir(items, objectives)
+  local list = M.normalize(objectives, 2).list
+  local worst
+  for _, it in ipairs(items) do
+    local p = M.point(it, list)
+    if p then
+      if not worst then
+        worst = {}
+        for k = 1, #p do worst[k] = p[k] end
+      else
+        for k = 1, #p do if p[k] < worst[k] then worst[k] = p[k] end end
+      end
     end
   end
-  return area
+  if not worst then return nil end
+  for i, o in ipairs(list) do if o.sense == "min" then worst[i] = -worst[i] end end
+  return worst
+end
+
+-- Fast non-dominated sorting (Deb et al. 2002) of oriented points:
+-- returns fronts = { {i, ...}, {i, ...}, ... } (indices into points, each front
+-- in ascending order) and rank[i] (1 = the non-dominated front).
+function M.nondominated_sort(points)
+  local n = #points
+  local dominated_by, count, rank = {}, {}, {}
+  local fronts = { {} }
+  for i = 1, n do
+    dominated_by[i], count[i] = {}, 0
+  end
+  for i = 1, n do
+    for j = i + 1, n do
+      if M.dominates(points[i], points[j]) then
+        local l = dominated_by[i]; l[#l + 1] = j
+        count[j] = count[j] + 1
+      elseif M.dominates(points[j], points[i]) then
+        local l = dominated_by[j]; l[#l + 1] = i
+        count[i] = count[i] + 1
+      end
+    end
+  end
+  for i = 1, n do
+    if count[i] == 0 then
+      rank[i] = 1
+      fronts[1][#fronts[1] + 1] = i
+    end
+  end
+  local k = 1
+  while #fronts[k] > 0 do
+    local nxt = {}
+    for _, i in ipairs(fronts[k]) do
+      for _, j in ipairs(dominated_by[i]) do
+        count[j] = count[j] - 1
+        if count[j] == 0 then
+          rank[j] = k + 1
+          nxt[#nxt + 1] = j
+        end
+      end
+    end
+    table.sort(nxt)
+    k = k + 1
+    fronts[k] = nxt
+  end
+  fronts[k] = nil
+  return fronts, rank
+end
+
+-- Crowding distance (Deb et al. 2002) of the points of one front (a list of
+-- indices into points): returns dist[i] for those i. Per objective, the two
+-- extreme points get math.huge and an inner point adds the normalised gap
+-- (f[next] - f[prev]) / (f_max - f_min) between its neighbours; an objective
+-- with f_max = f_min adds nothing. Ties in an objective are ordered by index.
+function M.crowding_distance(points, front)
+  local dist = {}
+  for _, i in ipairs(front) do dist[i] = 0 end
+  local n = #front
+  if n == 0 then return dist end
+  local d = #points[front[1]]
+  for m = 1, d do
+    local order = {}
+    for k, i in ipairs(front) do order[k] = i end
+    table.sort(order, function(a, b)
+      local va, vb = points[a][m], points[b][m]
+      if va ~= vb then return va < vb end
+      return a < b
+    end)
+    local lo, hi = points[order[1]][m], points[order[n]][m]
+    dist[order[1]], dist[order[n]] = math.huge, math.huge
+    if hi > lo then
+      for k = 2, n - 1 do
+        local i = order[k]
+        if dist[i] ~= math.huge then
+          dist[i] = dist[i] + (points[order[k + 1]][m] - points[order[k - 1]][m]) / (hi - lo)
+        end
+      end
+    end
+  end
+  return dist
 end
 
 return M

@@ -10,11 +10,14 @@
 --   print(result.best.id, result.best.score, #result.pareto, #result.trials)
 --   print(result.best:retrain{ epochs = 10 }.test_accuracy)
 --
--- One trial: id -> rng = nas.rng(seed, id) -> genotype = strategy:ask(space, rng)
+-- One trial: id -> rng = nas.rng(seed, id) -> genotype [, fidelity] = strategy:ask(space, rng)
 -- -> net = space:build(genotype) -> same graph seen before? reuse its result
 -- -> analytic constraints -> (latency constraint: measure) -> predicates
 -- -> evaluate (train, score on valid) -> score -> store (one transaction)
--- -> strategy:tell(trial). See docs/search.md.
+-- -> strategy:tell(trial) -> evaluator:observe(trial) (if it has one). See docs/search.md.
+-- A multi-fidelity strategy returns a fidelity table as ask's second value
+-- ({ epochs = 9, rung = 1, parent = 17 }): the evaluator gets it as ctx.fidelity,
+-- the trial carries it as trial.fidelity (stored as metrics.fidelity).
 local util = require "nas.util"
 local objectives = require "nas.objectives"
 local constraints = require "nas.constraints"
@@ -85,6 +88,27 @@ end
 
 local function roundtrip(v) return json.decode(json.encode(clean(v, 0))) end
 
+-- Bookkeeping fields of a fidelity; the others (epochs, fraction, budget, ...)
+-- are the resource, which joins the graph hash in the cache key: the same
+-- graph at another fidelity is evaluated again.
+local FIDELITY_BOOK = { parent = true, rung = true, bracket = true }
+local function cache_key(hash, fidelity)
+  if hash == nil or type(fidelity) ~= "table" then return hash end
+  local res = {}
+  for k, v in pairs(fidelity) do
+    if not FIDELITY_BOOK[k] then res[k] = v end
+  end
+  return hash .. "@" .. json.encode(res)
+end
+M.cache_key = cache_key
+
+-- The resource amount of a fidelity (epochs, fraction or budget), or nil.
+local function fidelity_level(f)
+  if type(f) ~= "table" then return nil end
+  local v = f.epochs or f.fraction or f.budget
+  return type(v) == "number" and v or nil
+end
+
 -- ---- evaluating one genotype --------------------------------------------------
 
 -- Scores metrics: returns score or nil, reason. May add to metrics (a fitness
@@ -112,11 +136,12 @@ end
 
 -- The single "evaluate one genotype" step (what a worker process will run):
 -- env = { space, evaluator, objectives (normalised), constraints (normalised),
---         cache = {hash -> trial} | nil, progress = function(p) | nil }
+--         cache = {key -> trial} | nil, progress = function(p) | nil, out = folder | nil }
+-- fidelity: the strategy's second ask value (a table) or nil.
 -- Returns the trial table (status ok / failed / rejected) and the graph JSON.
 -- Only an interrupt escapes as an error.
-function M.evaluate_genotype(env, id, genotype, seed)
-  local t = { id = id, genotype = genotype, seed = seed, metrics = {} }
+function M.evaluate_genotype(env, id, genotype, seed, fidelity)
+  local t = { id = id, genotype = genotype, seed = seed, metrics = {}, fidelity = fidelity }
   local function fail(status, reason)
     t.status, t.reason, t.score = status, reason, nil
     return t
@@ -137,7 +162,7 @@ function M.evaluate_genotype(env, id, genotype, seed)
   local okj, graph = pcall(net.to_json, net)
   graph = okj and graph or nil
 
-  local prev = env.cache and env.cache[t.hash]
+  local prev = env.cache and env.cache[cache_key(t.hash, fidelity)]
   if prev then
     t.cached_from = prev.cached_from or prev.id
     t.metrics = roundtrip(prev.metrics)
@@ -168,7 +193,8 @@ function M.evaluate_genotype(env, id, genotype, seed)
   end
 
   local ev = env.evaluator
-  local ctx = { seed = seed, trial = id, metrics = m, progress = env.progress, genotype = genotype }
+  local ctx = { seed = seed, trial = id, metrics = m, progress = env.progress, genotype = genotype,
+                fidelity = fidelity, out = env.out }
   local oke, res, ereason
   if type(ev) == "function" then
     oke, res, ereason = guard("evaluate: ", pcall(ev, net, ctx))
@@ -190,7 +216,7 @@ end
 -- ---- options ----------------------------------------------------------------
 
 local search_keys = { "space", "strategy", "evaluate", "objectives", "constraints", "budget", "seed", "out",
-                      "progress", "log", "clock" }
+                      "progress", "log", "clock", "reference" }
 
 local function default_clock()
   local ok, sys = pcall(require, "system")
@@ -244,6 +270,14 @@ local function check(opts, level)
   if opts.clock ~= nil and type(opts.clock) ~= "function" then
     util.argerror(1, "search", "field 'clock' must be a function returning seconds", level)
   end
+  if opts.reference ~= nil then
+    local ok = type(opts.reference) == "table" and #opts.reference > 0
+    for _, v in ipairs(ok and opts.reference or {}) do if type(v) ~= "number" then ok = false end end
+    if not ok then
+      util.argerror(1, "search", "field 'reference' must be a list of numbers (the hypervolume's reference point)",
+                    level)
+    end
+  end
 end
 
 local function space_name(space)
@@ -256,8 +290,15 @@ end
 
 -- ---- the loop -------------------------------------------------------------------
 
+-- With fidelities, a trial at a larger resource beats any at a smaller one
+-- (a 27-epoch accuracy is not comparable with a 1-epoch one); then the score.
 local function better(a, b)
-  return b == nil or a.score > b.score
+  if b == nil then return true end
+  local la, lb = fidelity_level(a.fidelity), fidelity_level(b.fidelity)
+  if la ~= lb and la ~= nil and lb ~= nil then return la > lb end
+  if la ~= nil and lb == nil then return true end
+  if la == nil and lb ~= nil then return false end
+  return a.score > b.score
 end
 
 -- nas.search{...} -> result { best, pareto, trials, out, stopped, resumed }
@@ -265,6 +306,9 @@ function M.run(opts)
   check(opts, 2)
   local space, strategy = opts.space, opts.strategy
   local obj = objectives.normalize(opts.objectives, 2)
+  if opts.reference ~= nil and (obj.kind ~= "pareto" or #opts.reference ~= #obj.list) then
+    util.argerror(1, "search", "field 'reference' needs one number per objective (a list of nas.maximize/minimize)", 2)
+  end
   local cons = constraints.normalize(opts.constraints, 2)
   local seed = opts.seed or util.config().seed
   local budget = opts.budget
@@ -302,13 +346,21 @@ function M.run(opts)
     evaluator_of[t] = ev
     setmetatable(t, Trial)
     trials[#trials + 1] = t
-    if t.hash and not t.cached_from and not cache[t.hash] then cache[t.hash] = t end
+    local ck = cache_key(t.hash, t.fidelity)
+    if ck and not t.cached_from and not cache[ck] then cache[ck] = t end
     if t.status == "ok" and not t.cached_from and better(t, best) then best = t end
   end
+  -- What strategies and evaluator:observe see. objectives: the trial's
+  -- objective vector, every entry oriented so that higher is better (ok
+  -- trials of a search with a list of objectives).
   local function public(t)
-    return { id = t.id, genotype = t.genotype, metrics = t.metrics, status = t.status, score = t.score,
-             reason = t.reason, cached_from = t.cached_from, hash = t.hash }
+    local p = { id = t.id, genotype = t.genotype, metrics = t.metrics, status = t.status, score = t.score,
+                reason = t.reason, cached_from = t.cached_from, hash = t.hash, fidelity = t.fidelity }
+    if obj.kind == "pareto" and t.status == "ok" then p.objectives = objectives.point(t.metrics, obj.list) end
+    return p
   end
+  local observe = type(ev) == "table" and type(ev.observe) == "function" and function(t) ev:observe(t) end
+    or function() end
 
   -- Resume: replay the finished trials through tell, in order.
   local resumed = 0
@@ -320,9 +372,12 @@ function M.run(opts)
       end
       local graph = r.graph
       r.graph = nil
+      if type(r.metrics.fidelity) == "table" then r.fidelity = r.metrics.fidelity end
       add(r, graph, opts.evaluate)
       counted = counted + (r.seconds or 0)
-      strategy:tell(public(r))
+      local pt = public(r)
+      strategy:tell(pt)
+      observe(pt)
       prog:trial_done(r, best, true)
       resumed = resumed + 1
     end
@@ -334,7 +389,7 @@ function M.run(opts)
   prog.elapsed_before = counted
 
   local env = { space = space, evaluator = opts.evaluate, objectives = obj, constraints = cons, cache = cache,
-                progress = function(p) prog:on_step(p) end }
+                progress = function(p) prog:on_step(p) end, out = opts.out }
   local start = clock()
   local stopped
   local function out_of_budget()
@@ -350,22 +405,31 @@ function M.run(opts)
       local id = #trials + 1
       local rng = nas.rng(seed, id)
       local tseed = nas.rng(seed, id, "train"):int(0, 0x7fffffff)
-      local genotype = strategy:ask(space, rng)
+      local genotype, fidelity = strategy:ask(space, rng)
       if genotype == nil then
         stopped = "strategy"
         break
       end
+      if fidelity ~= nil then
+        if type(fidelity) ~= "table" then
+          error(("search: strategy:ask returned a %s as the fidelity (a table expected)"):format(type(fidelity)), 0)
+        end
+        fidelity = roundtrip(fidelity)
+      end
       prog:trial_start(id)
       local t0 = clock()
-      local t, graph = M.evaluate_genotype(env, id, genotype, tseed)
+      local t, graph = M.evaluate_genotype(env, id, genotype, tseed, fidelity)
       local t1 = clock()
       if is_interrupt(t.reason) then error(t.reason, 0) end
       t.started, t.finished, t.seconds = t0, t1, t1 - t0
       t.genotype = roundtrip(genotype)
+      if fidelity ~= nil then t.metrics.fidelity = fidelity end
       t.metrics = roundtrip(t.metrics)
       if store then store:insert(t, graph) end
       add(t, graph, opts.evaluate)
-      strategy:tell(public(t))
+      local pt = public(t)
+      strategy:tell(pt)
+      observe(pt)
       prog:trial_done(t, best)
     end
   end)
@@ -379,6 +443,10 @@ function M.run(opts)
   end
   if obj.kind == "pareto" then
     result.pareto = objectives.pareto_front(ok_trials, obj.list)
+    if #obj.list > 1 then
+      result.reference = opts.reference or objectives.nadir(ok_trials, obj.list)
+      result.hypervolume = result.reference and objectives.hypervolume(result.pareto, obj.list, result.reference) or 0
+    end
   else
     result.pareto = best and { best } or {}
   end
