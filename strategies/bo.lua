@@ -16,7 +16,8 @@
 -- Options:
 --   startup      (10)     random asks before the model is used
 --   candidates   (20)     random samples in each pool
---   parents      (3)      best trials whose neighbours and mutants join the pool
+--   parents      (3)      best trials whose neighbours and mutants join the pool (trials whose
+--                         neighbours and mutants have all been tried are skipped)
 --   mutations    (5)      mutants (space:mutate) of each parent in the pool
 --   neighbours   (true)   add the parents' one-decision neighbours to the pool
 --   acquisition  ("ei")   "ei" (expected improvement) or "ucb" (mean + beta * sd)
@@ -44,8 +45,8 @@ local defaults = {
   startup = 10, candidates = 20, parents = 3, mutations = 5, neighbours = true, acquisition = "ei", xi = 0,
   beta = 2, max_points = 200, refit_growth = 1.25, lengthscales = nil, noises = nil, model = true,
 }
-local allowed = {}
-for k in pairs(defaults) do allowed[#allowed + 1] = k end
+local allowed = { "startup", "candidates", "parents", "mutations", "neighbours", "acquisition", "xi", "beta",
+                  "max_points", "refit_growth", "lengthscales", "noises", "model" }
 
 local function positive_list(v)
   if type(v) ~= "table" or #v == 0 then return false end
@@ -180,12 +181,16 @@ function S:_pool(space, rng)
   local ranked = {}
   for i, m in ipairs(self.scored) do ranked[i] = m end
   table.sort(ranked, by_score)
-  for p = 1, math.min(o.parents, #ranked) do
-    local m = ranked[p]
+  -- parents: the best trials that still have an untried neighbour or mutant
+  local used = 0
+  for _, m in ipairs(ranked) do
+    if used >= o.parents then break end
+    local before = #pool
     if o.neighbours then
       for _, g in ipairs(self:_neighbours(space, m)) do add(g) end
     end
     for _ = 1, o.mutations do add(space:mutate(m.genotype, rng)) end
+    if #pool > before then used = used + 1 end
   end
   for _ = 1, o.candidates do add(space:sample(rng)) end
   return pool
