@@ -45,20 +45,58 @@ nas_status torch_error(nas_error *err, const char *where, const c10::Error &e) {
   return nas_seterr(err, st, "%s: %s", where, s.c_str());
 }
 
+/* The strides of a dense {N,C,H,W} tensor in fmt. Set explicitly rather than
+ * through is_contiguous(fmt)/contiguous(fmt): a tensor with C == 1 (or
+ * H == W == 1) counts as contiguous in both formats, so contiguous() returns
+ * it unchanged with NCHW strides, and libtorch's convolution then treats it as
+ * NCHW (it picks the format from the strides: suggest_memory_format). Python's
+ * .to(memory_format=torch.channels_last) sets the strides explicitly too. */
+static void fmt_strides(at::IntArrayRef sz, bool cl, int64_t st[4]) {
+  const int64_t C = sz[1], H = sz[2], W = sz[3];
+  if (cl) {
+    st[0] = H * W * C; st[1] = 1; st[2] = W * C; st[3] = C;
+  } else {
+    st[0] = C * H * W; st[1] = H * W; st[2] = W; st[3] = 1;
+  }
+}
+
+static bool has_strides(const at::Tensor &t, const int64_t st[4]) {
+  const auto s = t.strides();
+  return s[0] == st[0] && s[1] == st[1] && s[2] == st[2] && s[3] == st[3];
+}
+
+at::Tensor restride(const at::Tensor &t, nas_memfmt fmt) {
+  if (t.dim() != 4) return t;
+  const bool cl = fmt == NAS_MEMFMT_CHANNELS_LAST;
+  int64_t st[4];
+  fmt_strides(t.sizes(), cl, st);
+  if (has_strides(t, st)) return t;
+  return at::empty(t.sizes(), t.options().memory_format(cl ? at::MemoryFormat::ChannelsLast
+                                                             : at::MemoryFormat::Contiguous))
+      .copy_(t);
+}
+
 void apply_memfmt(nas_model *m, nas_memfmt fmt) {
   torch::NoGradGuard ng;
-  const auto mf = fmt == NAS_MEMFMT_CHANNELS_LAST ? at::MemoryFormat::ChannelsLast
-                                                  : at::MemoryFormat::Contiguous;
   for (auto &p : m->net->parameters()) {
-    if (p.dim() == 4 && !p.is_contiguous(mf)) p.set_data(p.contiguous(mf));
+    if (p.dim() != 4) continue;
+    at::Tensor r = restride(p, fmt);
+    if (!r.is_same(p)) p.set_data(r);
   }
   m->current = fmt;
 }
 
 at::Tensor to_model(nas_model *m, at::Tensor x) {
   if (m->device.is_cuda()) x = x.to(m->device, /*non_blocking=*/true);
-  if (m->current == NAS_MEMFMT_CHANNELS_LAST && x.dim() == 4)
-    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  if (m->current == NAS_MEMFMT_CHANNELS_LAST && x.dim() == 4) {
+    /* C == 1: the same bytes in both formats, only the strides change */
+    if (x.size(1) == 1 && x.is_contiguous()) {
+      int64_t st[4];
+      fmt_strides(x.sizes(), true, st);
+      return x.as_strided(x.sizes(), at::IntArrayRef(st, 4));
+    }
+    x = restride(x, NAS_MEMFMT_CHANNELS_LAST);
+  }
   return x;
 }
 
@@ -441,9 +479,7 @@ nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o, nas_latenc
     std::vector<int64_t> sz{o->batch};
     for (int i = 0; i < m->in_ndim; i++) sz.push_back(m->in_dims[i]);
     at::Tensor x = torch::randn(sz, gen, torch::kFloat32);
-    if (cuda) x = x.to(m->device);
-    if (m->current == NAS_MEMFMT_CHANNELS_LAST && x.dim() == 4)
-      x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    x = nas_torch::to_model(m, x);
     for (int i = 0; i < o->warmup; i++) {
       if (nas_interrupted()) return nas_seterr(err, NAS_EINTERRUPT, "latency measurement interrupted");
       m->net->forward(x);

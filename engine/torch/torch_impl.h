@@ -69,8 +69,11 @@ namespace nas_torch {
 /* Maps a caught c10::Error to a status (out-of-memory messages -> NAS_ENOMEM). */
 nas_status torch_error(nas_error *err, const char *where, const c10::Error &e);
 
-/* Converts the model's 4-d parameters to fmt (NCHW or CHANNELS_LAST). */
+/* Converts the model's 4-d parameters to fmt (NCHW or CHANNELS_LAST), with
+ * that format's strides set explicitly (also for C == 1, see model.cpp). */
 void apply_memfmt(nas_model *m, nas_memfmt fmt);
+/* t (4-d) with fmt's dense strides: t itself when it has them, else a copy. */
+at::Tensor restride(const at::Tensor &t, nas_memfmt fmt);
 
 /* Wraps n host samples (no copy on CPU), moves them to the model's device and
  * memory format. The host memory must stay valid while the result is used. */

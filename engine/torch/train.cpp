@@ -9,16 +9,21 @@
  * - one host read of the loss per step (the NaN check needs it); on CPU the
  *   training accuracy is counted from the logits on the host, on CUDA loss
  *   and correct count come back in one copy;
- * - no std::function and no per-step heap allocation in this file's code.
+ * - no std::function and no per-step heap allocation in this file's code;
+ * - SGD on CPU is one fused pass over each parameter's floats (FusedSGD),
+ *   not libtorch's per-parameter chain of dispatched ops and string keys.
  *
  * Memory format AUTO: for a model with a (live) conv node, nas_train_begin
- * times forward+backward passes in NCHW and channels_last on random
- * batch-shaped data (1 warm-up pass each, then 4 timed, interleaved), with
- * dropout off and the batch-norm buffers restored afterwards, gradients
- * dropped, no optimizer step and no draw from the global RNG, so the choice
- * never changes what training computes. The faster (median) wins. The choice
- * is cached per (graph hash, batch, threads, device) for the process, so a
- * search does not re-measure an architecture it has seen.
+ * times whole training steps (forward, loss, backward, SGD update) in NCHW
+ * and channels_last on random batch-shaped data, alternating, one warm-up step
+ * each, then until each format has at least 3 steps and 150 ms; the smaller
+ * minimum wins. Dropout is off, the update has lr 0, and weights and
+ * batch-norm buffers are restored afterwards from clones; gradients are
+ * dropped and the global RNG is never drawn from, so the choice never changes
+ * what training computes. The choice is cached per (graph hash, batch,
+ * threads, device) for the process, so a search does not re-measure an
+ * architecture it has seen. The 4-d weights and the input get the chosen
+ * format's strides explicitly (also with 1 channel: model.cpp).
  */
 #include "torch_impl.h"
 
@@ -26,6 +31,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -39,76 +46,186 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+/* ---- SGD ------------------------------------------------------------------
+ * The update of torch::optim::SGD (libtorch 1.13, dampening 0), per parameter:
+ *   d = g + wd * p;  buf = d (first step) or momentum * buf + d;
+ *   d = nesterov ? d + momentum * buf : buf;  p = p - lr * d
+ * as one pass over the raw floats of each CPU parameter, instead of libtorch's
+ * 3-5 dispatched ops, two .data() tensor handles and a std::string state key
+ * per parameter and step (measured: the MLP benchmark spends as much in
+ * SGD::step as in its two small GEMMs' bookkeeping). Any parameter that is not
+ * a dense CPU float tensor whose gradient has the same layout goes through the
+ * same math in ATen ops. Float results equal libtorch's up to rounding (ATen
+ * fuses a + alpha*b into one FMA where the CPU has it; tests/c/test_torch.c
+ * compares the two). */
+struct FusedSGD {
+  double momentum = 0.0, wd = 0.0;
+  bool nesterov = false;
+  std::vector<at::Tensor> bufs; /* momentum buffers, one per parameter */
+
+  static bool same_layout(const at::Tensor &a, const at::Tensor &b) {
+    if (a.sizes() != b.sizes()) return false;
+    const auto sa = a.strides(), sb = b.strides();
+    for (int64_t i = 0; i < a.dim(); i++)
+      if (a.size(i) != 1 && sa[i] != sb[i]) return false;
+    return true;
+  }
+
+  void step(const std::vector<at::Tensor> &params, double lr) {
+    torch::NoGradGuard ng;
+    if (bufs.size() != params.size()) bufs.assign(params.size(), at::Tensor());
+    for (size_t i = 0; i < params.size(); i++) {
+      const at::Tensor &p = params[i];
+      const at::Tensor &g = p.grad();
+      if (!g.defined()) continue;
+      at::Tensor &buf = bufs[i];
+      const bool first = !buf.defined();
+      if (momentum != 0.0 && first) buf = at::empty_like(p);
+      const bool raw = p.device().is_cpu() && p.scalar_type() == at::kFloat &&
+                       g.scalar_type() == at::kFloat && !g.is_sparse() &&
+                       p.is_non_overlapping_and_dense() && g.is_non_overlapping_and_dense() &&
+                       same_layout(p, g) && (momentum == 0.0 || same_layout(p, buf));
+      if (raw)
+        raw_step(p.data_ptr<float>(), g.data_ptr<float>(),
+                 momentum != 0.0 ? buf.data_ptr<float>() : nullptr, p.numel(), lr, first);
+      else
+        tensor_step(p, g, buf, lr, first);
+    }
+  }
+
+  void raw_step(float *P, const float *G, float *B, int64_t n, double lr, bool first) const {
+    const float m = (float)momentum, w = (float)wd, nlr = (float)(-lr);
+    const bool nest = nesterov, dec = wd != 0.0;
+    at::parallel_for(0, n, 32768, [&](int64_t b0, int64_t b1) {
+      if (!B) {
+        for (int64_t k = b0; k < b1; k++) {
+          const float d = dec ? G[k] + w * P[k] : G[k];
+          P[k] = P[k] + nlr * d;
+        }
+        return;
+      }
+      for (int64_t k = b0; k < b1; k++) {
+        const float d = dec ? G[k] + w * P[k] : G[k];
+        const float b = first ? d : B[k] * m + d;
+        B[k] = b;
+        P[k] = P[k] + nlr * (nest ? d + m * b : b);
+      }
+    });
+  }
+
+  void tensor_step(const at::Tensor &p, const at::Tensor &g, at::Tensor &buf, double lr,
+                   bool first) const {
+    at::Tensor d = wd != 0.0 ? g.add(p, wd) : g;
+    if (momentum != 0.0) {
+      if (first)
+        buf.copy_(d);
+      else
+        buf.mul_(momentum).add_(d);
+      d = nesterov ? d.add(buf, momentum) : buf;
+    }
+    const_cast<at::Tensor &>(p).add_(d, -lr);
+  }
+};
+
 /* ---- memory format choice ------------------------------------------------ */
 
 using FmtKey = std::tuple<uint64_t, int, int, std::string>;
 std::mutex fmt_mu;
 std::map<FmtKey, nas_memfmt> fmt_cache;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+/* Timing budget of the AUTO choice: alternating whole training steps in the
+ * two formats until each has FMT_MIN_PASSES timed steps and FMT_MIN_SECONDS of
+ * them (or FMT_MAX_PASSES, or FMT_MAX_SECONDS for both together); the faster
+ * minimum wins. The minimum, because load from other processes only ever
+ * adds time. */
+constexpr int FMT_MIN_PASSES = 3, FMT_MAX_PASSES = 200;
+constexpr double FMT_MIN_SECONDS = 0.15, FMT_MAX_SECONDS = 4.0;
 
-/* Times both formats; leaves the model's weights, buffers and the global RNG
- * as they were (the parameters end up in the returned format's layout). */
+/* Times whole training steps (forward, cross-entropy, backward, an SGD update
+ * with momentum) in both formats on batch-shaped random data from a private
+ * generator, with dropout off. Leaves the model's weights, batch-norm buffers
+ * and the global RNG as they were (weights in the returned format's layout):
+ * the update uses lr 0 and its own momentum buffers, and every parameter and
+ * buffer is copied back from a saved clone afterwards, so a measured model
+ * trains bit-identically to one that took the choice from the cache. */
 nas_memfmt measure_memfmt(nas_model *m, int batch) {
   auto &net = *m->net;
   const bool cuda = nas_torch::is_cuda(m);
   std::vector<at::Tensor> params = net.parameters();
   std::vector<at::Tensor> bufs = net.buffers();
-  std::vector<at::Tensor> saved;
+  std::vector<at::Tensor> saved, psaved;
   saved.reserve(bufs.size());
+  psaved.reserve(params.size());
   for (auto &b : bufs) saved.push_back(b.detach().clone());
+  for (auto &p : params) psaved.push_back(p.detach().clone());
   const bool was_training = net.is_training();
   net.train(true);
   net.no_dropout = true;
   struct Restore {
     nas_model *m;
-    std::vector<at::Tensor> &bufs, &saved, &params;
+    std::vector<at::Tensor> &bufs, &saved, &params, &psaved;
     bool was;
     ~Restore() {
       torch::NoGradGuard ng;
       for (size_t i = 0; i < bufs.size(); i++) bufs[i].copy_(saved[i]);
+      for (size_t i = 0; i < params.size(); i++) params[i].copy_(psaved[i]);
       nas_torch::grads_to_none(params);
       m->net->no_dropout = false;
       m->net->train(was);
     }
-  } restore{m, bufs, saved, params, was_training};
+  } restore{m, bufs, saved, params, psaved, was_training};
 
   at::Generator gen = at::detail::createCPUGenerator(0x6d656d66);
   std::vector<int64_t> sz{batch};
   for (int i = 0; i < m->in_ndim; i++) sz.push_back(m->in_dims[i]);
   at::Tensor x = torch::randn(sz, gen, torch::kFloat32);
   at::Tensor y = torch::randint(std::max<int64_t>(1, m->out_size), {batch}, gen, torch::kLong);
-  if (cuda) {
-    x = x.to(m->device);
-    y = y.to(m->device);
-  }
-  at::Tensor xcl = x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
-  auto pass = [&](nas_memfmt f) {
-    nas_torch::apply_memfmt(m, f);
-    nas_torch::grads_to_none(params);
-    at::Tensor out = net.forward(f == NAS_MEMFMT_CHANNELS_LAST ? xcl : x);
-    at::Tensor loss = at::cross_entropy_loss(out.reshape({batch, -1}), y);
-    loss.backward();
-    if (cuda) torch::cuda::synchronize();
-  };
+  if (cuda) y = y.to(m->device);
+  std::vector<at::Tensor> trainable;
+  for (auto &p : params)
+    if (p.requires_grad()) trainable.push_back(p);
   const nas_memfmt fmts[2] = {NAS_MEMFMT_NCHW, NAS_MEMFMT_CHANNELS_LAST};
-  for (nas_memfmt f : fmts) pass(f); /* first pass: oneDNN/cuDNN primitive creation */
-  std::vector<double> t[2];
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 2; j++) {
-      nas_torch::apply_memfmt(m, fmts[j]);
-      nas_torch::grads_to_none(params);
-      auto t0 = Clock::now();
-      pass(fmts[j]);
-      t[j].push_back(seconds_since(t0));
+  FusedSGD sgd[2];
+  for (auto &o : sgd) o.momentum = 0.9;
+  /* one training step in format j, as nas_train_run does it (the input is
+   * converted from the host NCHW batch every step) */
+  auto pass = [&](int j) {
+    nas_torch::apply_memfmt(m, fmts[j]);
+    nas_torch::grads_to_none(trainable);
+    if (cuda) torch::cuda::synchronize();
+    const auto t0 = Clock::now();
+    at::Tensor out = net.forward(nas_torch::to_model(m, x));
+    at::Tensor loss = at::cross_entropy_loss(out.reshape({batch, -1}), y);
+    const double lv = loss.item<double>();
+    (void)lv;
+    loss.backward();
+    sgd[j].step(trainable, 0.0);
+    if (cuda) torch::cuda::synchronize();
+    return seconds_since(t0);
+  };
+  const auto start = Clock::now();
+  pass(0); /* warm-up: oneDNN/cuDNN primitive creation, allocator */
+  pass(1);
+  double best[2] = {1e300, 1e300}, sum[2] = {0, 0};
+  int n[2] = {0, 0};
+  for (int i = 0; i < FMT_MAX_PASSES; i++) {
+    for (int j0 = 0; j0 < 2; j0++) {
+      const int j = (i + j0) % 2; /* alternate which format goes first */
+      const double s = pass(j);
+      best[j] = std::min(best[j], s);
+      sum[j] += s;
+      n[j]++;
     }
-  const nas_memfmt best = median(t[1]) < median(t[0]) ? NAS_MEMFMT_CHANNELS_LAST : NAS_MEMFMT_NCHW;
-  nas_torch::apply_memfmt(m, best);
-  return best;
+    const bool enough = n[0] >= FMT_MIN_PASSES && sum[0] >= FMT_MIN_SECONDS && sum[1] >= FMT_MIN_SECONDS;
+    if (enough || (n[0] >= FMT_MIN_PASSES && seconds_since(start) > FMT_MAX_SECONDS)) break;
+  }
+  const nas_memfmt choice = best[1] < best[0] ? NAS_MEMFMT_CHANNELS_LAST : NAS_MEMFMT_NCHW;
+  if (getenv("NAS_MEMFMT_DEBUG"))
+    fprintf(stderr, "memfmt: nchw %.3f ms, channels_last %.3f ms (min of %d), %.2f s -> %s\n",
+            best[0] * 1e3, best[1] * 1e3, n[0], seconds_since(start),
+            choice == NAS_MEMFMT_CHANNELS_LAST ? "channels_last" : "nchw");
+  nas_torch::apply_memfmt(m, choice);
+  return choice;
 }
 
 void resolve_memfmt(nas_model *m, int batch) {
@@ -186,7 +303,8 @@ struct nas_trainer {
   nas_model *m = nullptr;
   nas_dataset *data = nullptr; /* owned reference (or subset view) */
   nas_train_opts o{};
-  std::unique_ptr<torch::optim::Optimizer> opt;
+  std::unique_ptr<torch::optim::Optimizer> opt; /* Adam, AdamW, SGD on CUDA */
+  FusedSGD sgd;                                 /* SGD on CPU (when !opt) */
   std::vector<at::Tensor> params;
   nas_rng rng{};
   std::vector<int64_t> perm;
@@ -346,10 +464,16 @@ nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o
     case NAS_OPT_SGD:
       if (o->nesterov && (o->momentum <= 0.0))
         return nas_seterr(err, NAS_EINVAL, "%s: nesterov needs momentum > 0", W);
-      t->opt.reset(new torch::optim::SGD(t->params, torch::optim::SGDOptions(o->lr)
-                                                         .momentum(o->momentum)
-                                                         .weight_decay(o->weight_decay)
-                                                         .nesterov(o->nesterov != 0)));
+      if (nas_torch::is_cuda(m)) {
+        t->opt.reset(new torch::optim::SGD(t->params, torch::optim::SGDOptions(o->lr)
+                                                           .momentum(o->momentum)
+                                                           .weight_decay(o->weight_decay)
+                                                           .nesterov(o->nesterov != 0)));
+      } else {
+        t->sgd.momentum = o->momentum;
+        t->sgd.wd = o->weight_decay;
+        t->sgd.nesterov = o->nesterov != 0;
+      }
       break;
     case NAS_OPT_ADAM:
       t->opt.reset(new torch::optim::Adam(t->params, torch::optim::AdamOptions(o->lr)
@@ -406,7 +530,8 @@ nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *
       const int nb = (int)std::min<int64_t>(t->o.batch, t->epoch_rows - t->pos);
       nas_data_batch(t->data, t->perm.data() + t->pos, nb, aug, &t->rng, xb, yb);
       const double lr = lr_at(t);
-      for (auto &g : t->opt->param_groups()) g.options().set_lr(lr);
+      if (t->opt)
+        for (auto &g : t->opt->param_groups()) g.options().set_lr(lr);
       t->lr_last = lr;
 
       at::Tensor x, y;
@@ -445,7 +570,10 @@ nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *
       nas_torch::grads_to_none(t->params);
       loss.backward();
       if (t->o.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(t->params, t->o.grad_clip);
-      t->opt->step();
+      if (t->opt)
+        t->opt->step();
+      else
+        t->sgd.step(t->params, lr);
 
       run_loss += lv;
       run_steps++;
