@@ -484,6 +484,48 @@ nas_status nas_controller_probs(nas_controller *c, const int *prefix, int k, dou
 int64_t nas_controller_param_count(const nas_controller *c) NAS_NOEXCEPT;
 nas_status nas_controller_params(const nas_controller *c, float *out, int64_t cap, nas_error *err) NAS_NOEXCEPT;
 
+/* ------------------------------------------------------------------------ */
+/* Zero-cost proxies (engine/torch/proxy.cpp)                                */
+/* ------------------------------------------------------------------------ */
+
+/* Scores a model at its current weights from one batch, without training, as
+ * in Abdelfattah et al. 2021 (SamsungLabs/zero-cost-nas) and Mellor et al.
+ * 2021. Higher is better for every proxy. Conv and linear weights are the
+ * "layers" summed over (both halves of a sep/dil conv count):
+ *   synflow    sum |theta * dR/dtheta|, R = sum of the output for an input of
+ *              ones (1 sample), every parameter replaced by its absolute value,
+ *              batch norm removed (the reference's bn=False), in float64
+ *   naswot     log|det K|, K[i][j] = sum over ReLU/ReLU6 nodes of the number
+ *              of units where samples i and j agree (both > 0 or both <= 0 at
+ *              the node's input): N_A - Hamming distance of the binary codes
+ *   grad_norm  sum over layers of ||dL/dW||_2 (L = mean cross-entropy on y)
+ *   snip       sum |W * dL/dW|
+ *   fisher     sum over layers and output channels k of 0.5 * mean_n
+ *              (sum_{spatial} a * dL/da)^2, a = the layer's output
+ *   jacob_cov  -sum_i (log(v_i + 1e-5) + 1 / (v_i + 1e-5)), v = eigenvalues
+ *              of the correlation matrix of the per-sample input gradients of
+ *              the summed output
+ *   params     trainable parameters (nas_graph_params), flops: MACs
+ *              (nas_graph_flops) — baselines from the graph
+ * Except for synflow, batch norm uses the batch's statistics (train-mode BN as
+ * in the references) without updating the running statistics. Dropout is the
+ * identity. The model is left exactly as it was: weights, buffers, gradients,
+ * train/eval mode; no RNG stream is drawn from.
+ *
+ * x: n samples (n * input size floats, NCHW); y: n labels in [0, outputs),
+ * read only by grad_norm, snip and fisher (which need a {F} output); either
+ * may be NULL where not read (x is not read by synflow, params, flops).
+ * NAS_EINVAL for an unknown name or a bad argument; NAS_ENUMERIC when the
+ * score is not finite (*score still holds it: e.g. naswot's -inf for a
+ * singular kernel, jacob_cov's NaN when a sample's input gradient is constant). */
+nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
+                           double *score, nas_error *err) NAS_NOEXCEPT;
+/* The proxies by index, i = 0 .. nas_proxy_count() - 1 (static strings; NULL
+ * out of range), and whether one reads labels: 1, 0, or -1 when unknown. */
+int nas_proxy_count(void) NAS_NOEXCEPT;
+const char *nas_proxy_name(int i) NAS_NOEXCEPT;
+int nas_proxy_uses_labels(const char *name) NAS_NOEXCEPT;
+
 /* Engine-wide settings. */
 void nas_set_threads(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
 int nas_get_threads(void) NAS_NOEXCEPT;

@@ -168,5 +168,6 @@ int luaopen_nas_core(lua_State *L) {
   lnas_open_data(L);
   lnas_open_model(L);
   lnas_open_controller(L);
+  lnas_open_proxy(L);
   return 1;
 }

@@ -37,6 +37,7 @@ int lnas_open_graph(lua_State *L);   /* adds graph functions to the module table
 int lnas_open_data(lua_State *L);
 int lnas_open_model(lua_State *L);
 int lnas_open_controller(lua_State *L); /* lcontroller.c: core.controller_new */
+int lnas_open_proxy(lua_State *L);      /* lproxy.c: core.proxy, core.proxies */
 
 int luaopen_nas_core(lua_State *L);
 

@@ -48,6 +48,8 @@ local lazy = {
   store = { "nas.store", "open" },
   show = { "nas.store", "show" },
   bench = { "nas.bench" },
+  proxy = { "nas.proxies", "proxy" },
+  zero_cost = { "nas.proxies", "zero_cost" },
 }
 setmetatable(nas, {
   __index = function(t, k)
