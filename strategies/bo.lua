@@ -15,10 +15,10 @@
 --
 -- Options:
 --   startup      (10)     random asks before the model is used
---   candidates   (20)     random samples in each pool
---   parents      (3)      best trials whose neighbours and mutants join the pool (trials whose
+--   candidates   (10)     random samples in each pool
+--   parents      (1)      best trials whose neighbours and mutants join the pool (trials whose
 --                         neighbours and mutants have all been tried are skipped)
---   mutations    (5)      mutants (space:mutate) of each parent in the pool
+--   mutations    (0)      mutants (space:mutate) of each parent in the pool (for spaces with floats)
 --   neighbours   (true)   add the parents' one-decision neighbours to the pool
 --   acquisition  ("ei")   "ei" (expected improvement) or "ucb" (mean + beta * sd)
 --   xi           (0)      EI margin, in the scores' units
@@ -42,7 +42,7 @@ S.__index = S
 local REDRAWS = 8
 
 local defaults = {
-  startup = 10, candidates = 20, parents = 3, mutations = 5, neighbours = true, acquisition = "ei", xi = 0,
+  startup = 10, candidates = 10, parents = 1, mutations = 0, neighbours = true, acquisition = "ei", xi = 0,
   beta = 2, max_points = 200, refit_growth = 1.25, lengthscales = nil, noises = nil, model = true,
 }
 local allowed = { "startup", "candidates", "parents", "mutations", "neighbours", "acquisition", "xi", "beta",
