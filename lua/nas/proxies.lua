@@ -110,6 +110,9 @@ end
 -- name may also be a list of names: then a table name -> score (nil, message on
 -- the first failure).
 function M.proxy(net, batch, name, opts)
+  if not netmod.is_net(net) then
+    util.argerror(1, "proxy", "net expected (from nas.net{...}), got " .. type(net), 2)
+  end
   util.check_options(opts, model_keys, 4, "proxy", 2)
   opts = opts or {}
   local names = type(name) == "table" and name or { name }

@@ -1,0 +1,181 @@
+-- bench/proxies.lua: zero-cost proxies against real training on Fashion-MNIST.
+--
+--   nasrun bench/proxies.lua [--n 50] [--minutes 0] [--epochs 1] [--fraction 0.2] [--batch 64]
+--                            [--seed 1] [--threads 0] [--cache runs/proxies_fmnist.json]
+--
+-- Samples cells of spaces/cell.lua (defaults: C = 8, N = 1, 1x28x28): cell i is
+-- space:sample(nas.rng(seed, i)), so a larger --n extends the same list. Each
+-- cell is trained with one recipe for all (nas.train's defaults: SGD lr 0.05,
+-- momentum 0.9, cosine, batch 128; --epochs on --fraction of the training split,
+-- seeded) and scored on the 5000-image validation split carved from the
+-- training files (seed 1). Every proxy is computed on the untrained model the
+-- training starts from (same seed), on one batch of --batch training images.
+-- Results go to the cache file after every cell (JSON, keyed by recipe and
+-- architecture), so a run can be stopped and resumed or extended. --minutes
+-- stops sampling new cells after that much wall time (0 = no limit).
+--
+-- Prints Spearman's rho of each proxy against validation accuracy over the
+-- cells done, next to the published rho (Abdelfattah et al. 2021, NAS-Bench-201
+-- CIFAR-10, all 15,625 cells, 200 epochs; params: CIFAR-100). A proxy that is
+-- not finite for a cell (naswot: singular kernel; jacob_cov: a net that ignores
+-- its input, e.g. a cell whose edges are all "none") ranks that cell last.
+local nas = require "nas"
+local space = require "spaces.cell"
+local json = require("nas.store").json
+
+local opts = { n = 50, minutes = 0, epochs = 1, fraction = 0.2, batch = 64, seed = 1, threads = 0,
+               cache = "runs/proxies_fmnist.json" }
+do
+  local i = 1
+  while arg and arg[i] do
+    local a = arg[i]
+    local k = a:match("^%-%-(.+)$")
+    if not k or opts[k] == nil or arg[i + 1] == nil then error("proxies.lua: bad option " .. a, 0) end
+    local v = arg[i + 1]
+    opts[k] = type(opts[k]) == "number" and assert(tonumber(v), "proxies.lua: --" .. k .. " needs a number") or v
+    i = i + 2
+  end
+end
+if opts.threads > 0 then nas.threads(math.tointeger(opts.threads)) end
+
+local names = require("nas.proxies").names
+local published = { synflow = 0.74, jacob_cov = 0.73, snip = 0.60, grad_norm = 0.59, fisher = 0.36, params = 0.73 }
+local published_note = { naswot = "-", flops = "-", params = "NB201 CIFAR-100 (Abdelfattah et al. 2021)" }
+
+local now = require("system").gettime
+local recipe = { epochs = math.tointeger(opts.epochs), fraction = opts.fraction, batch = 128 }
+local key = ("fmnist C8N1 e%d f%g pb%d s%d"):format(recipe.epochs, recipe.fraction, opts.batch, opts.seed)
+
+-- ---- the cache ----------------------------------------------------------------
+local cache = { version = 1, runs = {} }
+do
+  local f = io.open(opts.cache, "rb")
+  if f then
+    local ok, c = pcall(json.decode, f:read("a"))
+    f:close()
+    if ok and type(c) == "table" and type(c.runs) == "table" then cache = c end
+  end
+end
+cache.runs[key] = cache.runs[key] or {}
+local runs = cache.runs[key]
+local function save()
+  local dir = opts.cache:match("^(.*)/[^/]*$")
+  if dir then require("nas.store").mkdir(dir) end
+  local f = assert(io.open(opts.cache .. ".tmp", "wb"))
+  f:write(json.encode(cache))
+  f:close()
+  assert(os.rename(opts.cache .. ".tmp", opts.cache))
+end
+
+-- ---- run ---------------------------------------------------------------------
+local data = nas.data.fashion_mnist{ valid = 5000, seed = 1 }
+local batch = { data = data, size = opts.batch, seed = opts.seed }
+print(("proxies vs training: %s, %d threads, cache %s (%d cells cached)"):format(key, nas.threads(), opts.cache,
+  (function() local c = 0 for _ in pairs(runs) do c = c + 1 end return c end)()))
+
+local t_start = now()
+local cells, ptime, pcount, train_total = {}, {}, {}, 0
+for i = 1, math.tointeger(opts.n) do
+  if opts.minutes > 0 and now() - t_start > opts.minutes * 60 then
+    print(("stopping at %d cells: --minutes %g reached"):format(i - 1, opts.minutes))
+    break
+  end
+  local g = space:sample(nas.rng(opts.seed, i))
+  local arch = space.arch_string(g)
+  local r = runs[arch]
+  if not r then
+    local net = space:build(g)
+    r = { i = i, params = net:params(), flops = net:flops(), proxy = {}, fail = {}, time = {} }
+    for _, name in ipairs(names) do
+      local t0 = now()
+      local s, why = nas.proxy(net, batch, name, { seed = i })
+      r.time[name] = now() - t0
+      if s then r.proxy[name] = s else r.fail[name] = why end
+    end
+    local model = nas.model(net, { seed = i })
+    local t0 = now()
+    local hist, msg = model:train(data.train, { epochs = recipe.epochs, fraction = recipe.fraction,
+                                                batch = recipe.batch, seed = i })
+    if hist then
+      r.accuracy = model:evaluate(data.valid).accuracy
+      r.train_s = now() - t0
+    else
+      r.error = msg
+    end
+    model:release()
+    runs[arch] = r
+    save()
+    train_total = train_total + (r.train_s or 0)
+    local pt = {}
+    for _, name in ipairs(names) do pt[#pt + 1] = ("%s %.2f"):format(name, r.time[name]) end
+    print(("[%3d] %-85s acc %s  train %.1fs  proxies s: %s"):format(i, arch, r.accuracy and ("%.4f"):format(r.accuracy)
+      or "failed", r.train_s or 0, table.concat(pt, " ")))
+    io.stdout:flush()
+  end
+  if r.accuracy then
+    cells[#cells + 1] = r
+    for name, t in pairs(r.time or {}) do
+      ptime[name] = (ptime[name] or 0) + t
+      pcount[name] = (pcount[name] or 0) + 1
+    end
+  end
+end
+
+-- ---- Spearman's rho ---------------------------------------------------------------
+-- Ranks with ties averaged; nil / non-finite values rank below every finite one.
+local function ranks(v)
+  local idx = {}
+  for i = 1, #v do idx[i] = i end
+  local function val(i)
+    local x = v[i]
+    if x == nil or x ~= x or x == math.huge or x == -math.huge then return -math.huge end
+    return x
+  end
+  table.sort(idx, function(a, b) return val(a) < val(b) end)
+  local r, i = {}, 1
+  while i <= #idx do
+    local j = i
+    while j < #idx and val(idx[j + 1]) == val(idx[i]) do j = j + 1 end
+    for k = i, j do r[idx[k]] = (i + j) / 2 end
+    i = j + 1
+  end
+  return r
+end
+
+local function pearson(a, b)
+  local n, ma, mb = #a, 0, 0
+  for i = 1, n do ma, mb = ma + a[i] / n, mb + b[i] / n end
+  local sab, saa, sbb = 0, 0, 0
+  for i = 1, n do
+    sab = sab + (a[i] - ma) * (b[i] - mb)
+    saa = saa + (a[i] - ma) ^ 2
+    sbb = sbb + (b[i] - mb) ^ 2
+  end
+  if saa == 0 or sbb == 0 then return 0 / 0 end
+  return sab / math.sqrt(saa * sbb)
+end
+
+local function spearman(x, y) return pearson(ranks(x), ranks(y)) end
+
+local acc = {}
+for i, r in ipairs(cells) do acc[i] = r.accuracy end
+local accs = {}
+for i, a in ipairs(acc) do accs[i] = a end
+table.sort(accs)
+print()
+print(("%d cells (Fashion-MNIST, %d epoch(s) on %g of the training split, validation on 5000 images); "
+  .. "validation accuracy: min %.4f, median %.4f, max %.4f"):format(#cells, recipe.epochs, recipe.fraction,
+  accs[1] or 0, accs[(#accs + 1) // 2] or 0, accs[#accs] or 0))
+print(("%-10s %8s %10s %10s %8s   %s"):format("proxy", "rho", "published", "non-finite", "mean s", "published on"))
+for _, name in ipairs(names) do
+  local v, bad = {}, 0
+  for i, r in ipairs(cells) do
+    v[i] = r.proxy[name]
+    if v[i] == nil then bad = bad + 1 end
+  end
+  print(("%-10s %8.3f %10s %10d %8.3f   %s"):format(name, spearman(v, acc),
+    published[name] and ("%.2f"):format(published[name]) or "-", bad,
+    (ptime[name] or 0) / math.max(1, pcount[name] or 0),
+    published_note[name] or "NB201 CIFAR-10 (Abdelfattah et al. 2021)"))
+end
+print(("wall %.1f s this run (training %.1f s)"):format(now() - t_start, train_total))
