@@ -57,6 +57,47 @@ static void read_dims(lua_State *L, int t, int arg, int *ndim, int64_t *dims) {
   *ndim = (int)n;
 }
 
+/* Converts the Lua value at idx into attribute `key` of op (op < 0: unknown
+ * op, the core will say so). Integral floats become ints where the schema
+ * wants an int (JSON decoders give 16.0). Returns 0, or -1 for a value of the
+ * wrong Lua type. Strings stay owned by Lua. */
+static int attr_from_value(lua_State *L, int idx, int op, const char *key, nas_attr *a) {
+  a->key = key;
+  a->s = NULL;
+  a->i = 0;
+  a->f = 0.0;
+  switch (lua_type(L, idx)) {
+  case LUA_TBOOLEAN:
+    a->kind = NAS_ATTR_KIND_INT;
+    a->i = lua_toboolean(L, idx);
+    return 0;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) {
+      a->kind = NAS_ATTR_KIND_INT;
+      a->i = lua_tointeger(L, idx);
+      a->f = (double)a->i;
+    } else {
+      lua_Integer iv;
+      a->f = lua_tonumber(L, idx);
+      a->kind = NAS_ATTR_KIND_FLOAT;
+      if (op > 0 && lua_numbertointeger(a->f, &iv) && (double)iv == a->f)
+        for (int i = 0; i < nas_op_attr_count((nas_op)op); i++)
+          if (nas_op_attr_kind((nas_op)op, i) == NAS_ATTR_KIND_INT &&
+              strcmp(nas_op_attr_key((nas_op)op, i), key) == 0) {
+            a->kind = NAS_ATTR_KIND_INT;
+            a->i = iv;
+          }
+    }
+    return 0;
+  case LUA_TSTRING:
+    a->kind = NAS_ATTR_KIND_STR;
+    a->s = lua_tostring(L, idx);
+    return 0;
+  default:
+    return -1;
+  }
+}
+
 /* Reads the attribute table at index t into attrs (strings stay owned by the table). */
 static int read_attrs(lua_State *L, int t, int arg, int op, nas_attr *attrs, const char *const *skip) {
   int n = 0;
@@ -76,43 +117,9 @@ static int read_attrs(lua_State *L, int t, int arg, int op, nas_attr *attrs, con
       if (strcmp(key, skip[i]) == 0) skipped = 1;
     if (skipped) { lua_pop(L, 1); continue; }
     if (n == MAX_ATTRS) luaL_argerror(L, arg, "too many attributes");
-    nas_attr *a = &attrs[n++];
-    memset(a, 0, sizeof *a);
-    a->key = key;
-    int want_int = 0;
-    if (op > 0)
-      for (int i = 0; i < nas_op_attr_count((nas_op)op); i++)
-        if (strcmp(nas_op_attr_key((nas_op)op, i), key) == 0)
-          want_int = nas_op_attr_kind((nas_op)op, i) == NAS_ATTR_KIND_INT;
-    switch (lua_type(L, -1)) {
-    case LUA_TBOOLEAN:
-      a->kind = NAS_ATTR_KIND_INT;
-      a->i = lua_toboolean(L, -1);
-      break;
-    case LUA_TNUMBER:
-      if (lua_isinteger(L, -1)) {
-        a->kind = NAS_ATTR_KIND_INT;
-        a->i = lua_tointeger(L, -1);
-        a->f = (double)a->i;
-      } else {
-        lua_Integer iv;
-        a->f = lua_tonumber(L, -1);
-        if (want_int && lua_numbertointeger(a->f, &iv) && (double)iv == a->f) {
-          a->kind = NAS_ATTR_KIND_INT;
-          a->i = iv;
-        } else {
-          a->kind = NAS_ATTR_KIND_FLOAT;
-        }
-      }
-      break;
-    case LUA_TSTRING:
-      a->kind = NAS_ATTR_KIND_STR;
-      a->s = lua_tostring(L, -1);
-      break;
-    default:
+    if (attr_from_value(L, -1, op, key, &attrs[n++]) != 0)
       luaL_argerror(L, arg, lua_pushfstring(L, "attribute '%s' must be a number, boolean or string, got %s",
                                             key, luaL_typename(L, -1)));
-    }
     lua_pop(L, 1);
   }
   return n;
@@ -236,40 +243,8 @@ static int g_add_spec(lua_State *L) {
         continue;
       }
       if (na == MAX_ATTRS) return spec_fail(L, fname, "%s", "too many attributes");
-      nas_attr *a = &attrs[na++];
-      a->key = key;
-      a->s = NULL;
-      switch (lua_type(L, -1)) {
-      case LUA_TBOOLEAN:
-        a->kind = NAS_ATTR_KIND_INT;
-        a->i = lua_toboolean(L, -1);
-        break;
-      case LUA_TNUMBER:
-        if (lua_isinteger(L, -1)) {
-          a->kind = NAS_ATTR_KIND_INT;
-          a->i = lua_tointeger(L, -1);
-          a->f = (double)a->i;
-        } else {
-          lua_Integer iv;
-          a->f = lua_tonumber(L, -1);
-          a->kind = NAS_ATTR_KIND_FLOAT;
-          if (lua_numbertointeger(a->f, &iv) && (double)iv == a->f && op > 0) {
-            for (int i = 0; i < nas_op_attr_count((nas_op)op); i++)
-              if (strcmp(nas_op_attr_key((nas_op)op, i), key) == 0 &&
-                  nas_op_attr_kind((nas_op)op, i) == NAS_ATTR_KIND_INT) {
-                a->kind = NAS_ATTR_KIND_INT;
-                a->i = iv;
-              }
-          }
-        }
-        break;
-      case LUA_TSTRING:
-        a->kind = NAS_ATTR_KIND_STR;
-        a->s = lua_tostring(L, -1);
-        break;
-      default:
+      if (attr_from_value(L, -1, op, key, &attrs[na++]) != 0)
         return spec_fail(L, fname, "attribute '%s' must be a number, boolean or string", key);
-      }
       lua_pop(L, 1);
     }
     if (have_inputs == 1) /* a list must have no holes */
