@@ -667,3 +667,61 @@ nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch, nas_eval_
 }
 
 } // extern "C"
+
+/* Test hook (not in nas.h; declared by tests/c/test_torch.c): compares the
+ * fused SGD with torch::optim::SGD over 6 steps for momentum 0 / 0.9, weight
+ * decay 0 / 1e-3 and nesterov, on a dense NCHW, a channels_last 1-channel and a
+ * strided (non-dense, ATen fallback) parameter; checks the strides that
+ * restride/to_model give a 1-channel tensor. Returns the number of failures;
+ * *maxdiff gets the largest |fused - libtorch| over all parameters. */
+extern "C" int nas__torch_selftest(double *maxdiff) noexcept {
+  int fails = 0;
+  double md = 0.0;
+  try {
+    at::Generator gen = at::detail::createCPUGenerator(7);
+    struct Case { double mom, wd; bool nest; } cases[] = {
+        {0.0, 0.0, false}, {0.9, 0.0, false}, {0.9, 1e-3, false}, {0.9, 1e-3, true}, {0.0, 1e-3, false}};
+    for (const Case &c : cases) {
+      at::Tensor base0 = torch::randn({16, 3, 3, 3}, gen);
+      at::Tensor base1 = nas_torch::restride(torch::randn({24, 1, 3, 3}, gen), NAS_MEMFMT_CHANNELS_LAST);
+      at::Tensor big = torch::randn({40, 10}, gen);
+      std::vector<at::Tensor> a, b;
+      for (const at::Tensor &t : {base0, base1}) {
+        a.push_back(t.clone().set_requires_grad(true));
+        b.push_back(t.clone().set_requires_grad(true));
+      }
+      /* a strided view as a leaf: not dense, takes FusedSGD::tensor_step */
+      a.push_back(big.clone().slice(1, 0, 10, 2).detach().set_requires_grad(true));
+      b.push_back(big.clone().slice(1, 0, 10, 2).detach().set_requires_grad(true));
+      if (a[2].is_non_overlapping_and_dense()) fails++;
+      torch::optim::SGD ref(b, torch::optim::SGDOptions(0.05).momentum(c.mom).weight_decay(c.wd).nesterov(c.nest));
+      FusedSGD f;
+      f.momentum = c.mom;
+      f.wd = c.wd;
+      f.nesterov = c.nest;
+      for (int s = 0; s < 6; s++) {
+        std::vector<at::Tensor> g;
+        for (auto &p : a) g.push_back(torch::randn(p.sizes(), gen));
+        for (size_t i = 0; i < a.size(); i++) {
+          /* the channels_last parameter gets a gradient of its own layout, as autograd gives it */
+          a[i].mutable_grad() = i == 1 ? nas_torch::restride(g[i], NAS_MEMFMT_CHANNELS_LAST) : g[i].clone();
+          b[i].mutable_grad() = g[i].clone();
+        }
+        f.step(a, 0.05);
+        ref.step();
+      }
+      for (size_t i = 0; i < a.size(); i++) md = std::max(md, (a[i] - b[i]).abs().max().item<double>());
+    }
+    if (!(md < 1e-5)) fails++;
+    /* explicit channels_last strides for one channel */
+    at::Tensor w = nas_torch::restride(torch::randn({24, 1, 3, 3}, gen), NAS_MEMFMT_CHANNELS_LAST);
+    if (w.strides() != at::IntArrayRef({9, 1, 3, 1})) fails++;
+    if (w.suggest_memory_format() != at::MemoryFormat::ChannelsLast) fails++;
+    at::Tensor n = nas_torch::restride(w, NAS_MEMFMT_NCHW);
+    if (n.strides() != at::IntArrayRef({9, 9, 3, 1}) || !n.equal(w)) fails++;
+  } catch (...) {
+    fails++;
+  }
+  if (maxdiff) *maxdiff = md;
+  return fails;
+}

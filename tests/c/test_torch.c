@@ -702,6 +702,42 @@ static void test_cuda(nas_dataset *d) {
   }
 }
 
+/* test hook in engine/torch/train.cpp (not part of nas.h) */
+int nas__torch_selftest(double *maxdiff);
+
+/* The fused CPU SGD against torch::optim::SGD, and explicit channels_last
+ * strides for 1-channel tensors. */
+static void test_fused_sgd(void) {
+  double md = -1.0;
+  CHECK_EQ(nas__torch_selftest(&md), 0);
+  CHECK(md >= 0.0 && md < 1e-5);
+  printf("test_torch: fused SGD vs torch::optim::SGD: max |diff| %.3g over 6 steps\n", md);
+}
+
+/* A model trained with SGD on CPU (fused step) follows the same path in
+ * NCHW and channels_last, to float tolerance, also for a 1-channel input. */
+static void test_sgd_formats(nas_dataset *d) {
+  nas_error err;
+  nas_graph *g = cnn();
+  nas_model *a = model(g, 3, NAS_MEMFMT_NCHW), *b = model(g, 3, NAS_MEMFMT_CHANNELS_LAST);
+  nas_train_opts o = nas_train_opts_default();
+  o.batch = 32;
+  o.epochs = 1;
+  o.momentum = 0.9;
+  o.weight_decay = 1e-3;
+  o.nesterov = 1;
+  double la[20], lb[20];
+  CHECK(train_all(a, d, &o, NULL, 0, la, 20, NULL, NULL, &err) == NAS_OK);
+  CHECK(train_all(b, d, &o, NULL, 0, lb, 20, NULL, NULL, &err) == NAS_OK);
+  double md = 0;
+  for (int i = 0; i < 10; i++) md = fmax(md, fabs(la[i] - lb[i]));
+  CHECK(md < 1e-3);
+  CHECK(nas_model_memfmt(b) == NAS_MEMFMT_CHANNELS_LAST);
+  nas_model_free(a);
+  nas_model_free(b);
+  nas_graph_free(g);
+}
+
 int main(void) {
   const char *t = getenv("NAS_TEST_TMP");
   snprintf(tmpdir, sizeof tmpdir, "%s", t && *t ? t : "/tmp");
@@ -711,6 +747,7 @@ int main(void) {
   test_param_counts();
   test_dag_forward();
   test_misc();
+  test_fused_sgd();
   CHECK(write_idx(ip, lp) == 0);
   nas_error err;
   nas_dataset *d = nas_data_load_idx(ip, lp, &err);
@@ -720,6 +757,7 @@ int main(void) {
     CHECK_EQ(nas_data_count(d), NS);
     test_training(d);
     test_determinism(d);
+    test_sgd_formats(d);
     test_save_load(d);
     test_cuda(d);
     nas_data_free(d);
