@@ -1,7 +1,7 @@
 -- bench/proxies.lua: zero-cost proxies against real training on Fashion-MNIST.
 --
 --   nasrun bench/proxies.lua [--n 50] [--minutes 0] [--epochs 1] [--fraction 0.2] [--batch 64]
---                            [--seed 1] [--threads 0] [--cache runs/proxies_fmnist.json]
+--                            [--seed 1] [--threads 0] [--cache runs/proxies_fmnist.json] [--report 0]
 --
 -- Samples cells of spaces/cell.lua (defaults: C = 8, N = 1, 1x28x28): cell i is
 -- space:sample(nas.rng(seed, i)), so a larger --n extends the same list. Each
@@ -12,7 +12,8 @@
 -- training starts from (same seed), on one batch of --batch training images.
 -- Results go to the cache file after every cell (JSON, keyed by recipe and
 -- architecture), so a run can be stopped and resumed or extended. --minutes
--- stops sampling new cells after that much wall time (0 = no limit).
+-- stops sampling new cells after that much wall time (0 = no limit); --report 1
+-- trains nothing and reports on the cells of 1..n already in the cache.
 --
 -- Prints Spearman's rho of each proxy against validation accuracy over the
 -- cells done, next to the published rho (Abdelfattah et al. 2021, NAS-Bench-201
@@ -24,7 +25,7 @@ local space = require "spaces.cell"
 local json = require("nas.store").json
 
 local opts = { n = 50, minutes = 0, epochs = 1, fraction = 0.2, batch = 64, seed = 1, threads = 0,
-               cache = "runs/proxies_fmnist.json" }
+               cache = "runs/proxies_fmnist.json", report = 0 }
 do
   local i = 1
   while arg and arg[i] do
@@ -83,7 +84,7 @@ for i = 1, math.tointeger(opts.n) do
   local g = space:sample(nas.rng(opts.seed, i))
   local arch = space.arch_string(g)
   local r = runs[arch]
-  if not r then
+  if not r and opts.report == 0 then
     local net = space:build(g)
     r = { i = i, params = net:params(), flops = net:flops(), proxy = {}, fail = {}, time = {} }
     for _, name in ipairs(names) do
@@ -112,7 +113,7 @@ for i = 1, math.tointeger(opts.n) do
       or "failed", r.train_s or 0, table.concat(pt, " ")))
     io.stdout:flush()
   end
-  if r.accuracy then
+  if r and r.accuracy then
     cells[#cells + 1] = r
     for name, t in pairs(r.time or {}) do
       ptime[name] = (ptime[name] or 0) + t
