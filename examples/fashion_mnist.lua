@@ -1,14 +1,18 @@
 -- examples/fashion_mnist.lua: the main job.
 --
---   nasrun examples/fashion_mnist.lua                  -- about 10 minutes on 2 CPU cores
+--   nasrun examples/fashion_mnist.lua                  -- ~10 min search + ~7 min retraining on 2 quiet cores
 --   nasrun examples/fashion_mnist.lua minutes=2 retrain_epochs=1 out=runs/quick
+--   nasrun examples/fashion_mnist.lua retrain_epochs=4 baseline=no    -- shorter: ~12 min in all
 --
 -- Regularized evolution over the chain space (conv blocks of chosen depth,
--- width, kernel, downsampling and skips) on Fashion-MNIST. Each candidate is
--- trained for one epoch on a fraction of the training split and scored on a
--- 5000-image validation split (never on the test set). The winner and a
--- hand-designed CNN are then retrained with the same recipe on all 60000
--- training images and measured on the 10000 test images.
+-- width, kernel, downsampling and skips, and a gap or flatten head) on
+-- Fashion-MNIST. Each candidate is trained for one epoch on a fraction (20%)
+-- of the training split and scored on a 5000-image validation split (never on
+-- the test set). The winner and a hand-designed CNN (the "2 conv + pooling"
+-- kind: conv32-pool-conv64-pool-flatten-linear) are then retrained with the same
+-- recipe (retrain_epochs epochs, cosine schedule, horizontal flips) on all
+-- 60000 training images and measured on the 10000 test images: the only use of
+-- the test set. Target (issue 3): test accuracy >= 91.6% with < 100k params.
 --
 -- Stop it with Ctrl-C and run it again: it resumes from runs/fmnist/trials.db.
 -- See the trials: nasrun -e 'require"nas".show"runs/fmnist"'
@@ -16,14 +20,15 @@ local nas = require "nas"
 
 -- key=value overrides from the command line
 local opt = {
-  trials = 200,          -- at most this many trials ...
-  minutes = 5,           -- ... within this many minutes of searching
-  fraction = 0.1,        -- fidelity: share of the training split per candidate (1 epoch)
-  retrain_epochs = 3,    -- epochs of the final retraining (winner and baseline alike)
-  params = 100000,       -- constraint: at most this many parameters
+  trials = 400,          -- at most this many trials ...
+  minutes = 10,          -- ... within this many minutes of searching
+  fraction = 0.2,        -- fidelity: share of the training split per candidate (1 epoch)
+  retrain_epochs = 8,    -- epochs of the final retraining (winner and baseline alike)
+  params = 100000,       -- constraint: fewer than this many parameters
   mmacs = 5,             -- constraint: at most this many million multiply-accumulates per image
-  population = 16,
+  population = 12,
   sample = 4,
+  target = 0.916,        -- the issue's bar for the found net's test accuracy
   seed = 1,
   out = "runs/fmnist",
   baseline = "yes",      -- "no": skip the baseline
@@ -32,7 +37,7 @@ for _, a in ipairs(arg or {}) do
   local k, v = a:match("^([%w_]+)=(.*)$")
   if not k or opt[k] == nil then
     error(("unknown argument '%s' (known: trials=, minutes=, fraction=, retrain_epochs=, params=, mmacs=, " ..
-           "population=, sample=, seed=, out=, baseline=)"):format(a), 0)
+           "population=, sample=, seed=, out=, baseline=, target=)"):format(a), 0)
   end
   opt[k] = type(opt[k]) == "number" and (math.tointeger(tonumber(v)) or tonumber(v)) or v
   if opt[k] == nil then error(("argument %s needs a number"):format(k), 0) end
@@ -50,15 +55,30 @@ local function with(t, extra)
   return o
 end
 
+-- The retraining adds horizontal flips (clothes are left-right symmetric); the
+-- 1-epoch search trials do without (augmentation only pays over several epochs).
+local retrain_recipe = { epochs = opt.retrain_epochs, seed = opt.seed, augment = { flip = true } }
+
 local evaluator = nas.train(with(recipe, { data = data, epochs = 1, fraction = opt.fraction, latency_runs = 5 }))
 
-local t0 = os.time()
+local has_system, system = pcall(require, "system")
+local clock = has_system and system.gettime or os.time -- wall seconds; os.clock() is the process's CPU time
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  if not f then return "?" end
+  local s = f:read("l")
+  f:close()
+  return s:match("^(%S+ %S+ %S+)") or s
+end
+local t0, c0 = clock(), os.clock()
+print(("load average at start: %s"):format(loadavg()))
+local space = require("spaces.chain").with{ widths = { 16, 32, 48, 64 }, heads = { "gap", "flatten" } }
 local result = nas.search{
-  space = require "spaces.chain",
+  space = space,
   strategy = require("strategies.evolution").new{ population = opt.population, sample = opt.sample },
   evaluate = evaluator,
   objectives = function(m) return m.accuracy end,
-  constraints = { params = opt.params, flops = opt.mmacs * 1e6 },
+  constraints = { params = opt.params - 1, flops = opt.mmacs * 1e6 },
   budget = { trials = opt.trials, minutes = opt.minutes },
   seed = opt.seed,
   out = opt.out,
@@ -66,37 +86,44 @@ local result = nas.search{
 local best = result.best
 if not best then error("no candidate finished; see " .. opt.out .. "/search.log", 0) end
 
-print(("\nsearch: %d trials in %ds; best #%d: validation accuracy %.4f after 1 epoch on %.0f%% of the data, " ..
-       "%d params, %.2f MMACs"):format(#result.trials, os.time() - t0, best.id, best.metrics.accuracy,
-                                      opt.fraction * 100, best.metrics.params, best.metrics.flops / 1e6))
+local search_s, search_cpu = clock() - t0, os.clock() - c0
+print(("\nsearch: %d trials in %.0fs (CPU %.0fs, load %s); best #%d: validation accuracy %.4f after 1 epoch " ..
+       "on %.0f%% of the data, %d params, %.2f MMACs"):format(#result.trials, search_s, search_cpu, loadavg(), best.id,
+                                      best.metrics.accuracy, opt.fraction * 100, best.metrics.params,
+                                      best.metrics.flops / 1e6))
 print(best:net():summary())
 
--- The hand-designed baseline: two conv-bn-relu-maxpool blocks and a linear head.
+-- The hand-designed baseline, the "2 Conv+pooling" kind of the Fashion-MNIST
+-- benchmark table: two conv-bn-relu-maxpool blocks (32 and 64 channels, 3x3)
+-- and a linear classifier on the flattened 64x7x7 map (50.3k params).
 local function baseline_net()
   local net = nas.net{ input = { 1, 28, 28 } }
   net:conv{ out = 32, k = 3, bias = false }; net:bn(); net:relu(); net:maxpool{ k = 2 }
   net:conv{ out = 64, k = 3, bias = false }; net:bn(); net:relu(); net:maxpool{ k = 2 }
-  net:gap()
+  net:flatten()
   net:linear{ out = 10 }
   return net
 end
 
-print(("\nretraining the winner on all %d training images for %d epochs ..."):format(data.full_train:count(),
-                                                                                    opt.retrain_epochs))
-local found = best:retrain{ epochs = opt.retrain_epochs, seed = opt.seed }
-local base
+print(("\nretraining the winner on all %d training images for %d epochs (cosine, flips) ..."):format(
+  data.full_train:count(), opt.retrain_epochs))
+local r0, rc0 = clock(), os.clock()
+local found = best:retrain(retrain_recipe)
+local found_s, found_cpu = clock() - r0, os.clock() - rc0
+local base, base_s, base_cpu
 if opt.baseline ~= "no" then
   print(("retraining the baseline CNN the same way ..."))
-  local bnet = baseline_net()
-  base = assert(evaluator:retrain(bnet, { epochs = opt.retrain_epochs, seed = opt.seed }))
+  r0, rc0 = clock(), os.clock()
+  base = assert(evaluator:retrain(baseline_net(), retrain_recipe))
+  base_s, base_cpu = clock() - r0, os.clock() - rc0
 end
 
 print(("\n%-28s %9s %8s %9s"):format("", "test acc", "params", "MMACs"))
-print(("%-28s %9.4f %8d %9.2f"):format(("found (#%d)"):format(best.id), found.test_accuracy, found.params,
-                                       found.flops / 1e6))
+print(("%-28s %9.4f %8d %9.2f   retrain %.0fs (CPU %.0fs)"):format(("found (#%d)"):format(best.id),
+  found.test_accuracy, found.params, found.flops / 1e6, found_s, found_cpu))
 if base then
-  print(("%-28s %9.4f %8d %9.2f"):format("baseline (2 conv + pool)", base.test_accuracy, base.params,
-                                         base.flops / 1e6))
+  print(("%-28s %9.4f %8d %9.2f   retrain %.0fs (CPU %.0fs)"):format("baseline (2 conv + pool)", base.test_accuracy,
+    base.params, base.flops / 1e6, base_s, base_cpu))
   if found.test_accuracy > base.test_accuracy then
     print(("the found net beats the baseline by %.2f points"):format(100 * (found.test_accuracy - base.test_accuracy)))
   else
@@ -104,5 +131,9 @@ if base then
       100 * (base.test_accuracy - found.test_accuracy)))
   end
 end
-print(("total: %ds"):format(os.time() - t0))
+local pass = found.test_accuracy >= opt.target and found.params < opt.params
+print(("target: test accuracy >= %.1f%% with < %d params: %s (found %.2f%%, %d params)"):format(100 * opt.target,
+  opt.params, pass and "PASS" or "FAIL", 100 * found.test_accuracy, found.params))
+print(("total: %.0fs wall (search %.0fs), CPU %.0fs; load average now %s"):format(clock() - t0, search_s,
+  os.clock() - c0, loadavg()))
 return { result = result, found = found, baseline = base }

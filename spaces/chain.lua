@@ -11,8 +11,13 @@
 --   skip<i> (blocks 2..depth)  "none" | "add" (residual) | "concat": joins the block's
 --                              input to its output; a 1x1 conv (+bn) projects the input
 --                              when the channels or the size differ
--- A block is conv(k, width, bias off) - bn - relu [- pool]. The head is gap - linear.
--- Kernels wider than the current map are not offered.
+--   head                       only when option `heads` lists more than one: "gap" (global
+--                              average pool - linear) | "flatten" (flatten - linear: keeps
+--                              where a feature is, more parameters; offered only when the
+--                              last map has at most max_flatten values, e.g. 64x7x7)
+-- A block is conv(k, width, bias off) - bn - relu [- pool]. The head is heads[1] (gap -
+-- linear by default). Kernels wider than the current map are not offered.
+--   require("spaces.chain").with{ heads = { "gap", "flatten" }, widths = { 16, 32, 48, 64 } }
 local nas = require "nas"
 
 local defaults = {
@@ -24,6 +29,8 @@ local defaults = {
   kernels = { 3, 5 },
   downs = { "none", "stride", "maxpool", "avgpool" },
   skips = { "none", "add", "concat" },
+  heads = { "gap" }, -- classifier heads to choose from ("gap", "flatten")
+  max_flatten = 3200, -- "flatten" is offered only when the last map has at most this many values
   min_size = 8, -- no downsampling decision once the map is smaller than this
   dropout = 0,  -- dropout before the classifier (0: none)
 }
@@ -88,7 +95,22 @@ local function build(c, o)
     x, channels = y, out_channels
     size = math.min(net:shape(x)[2], net:shape(x)[3])
   end
-  net:gap{ input = x }
+  local head = o.heads[1]
+  if #o.heads > 1 then
+    local heads, features = {}, channels * net:shape(x)[2] * net:shape(x)[3]
+    for _, h in ipairs(o.heads) do
+      if h ~= "flatten" or features <= o.max_flatten then heads[#heads + 1] = h end
+    end
+    if #heads == 0 then heads[1] = "gap" end
+    head = c:choice("head", heads)
+  end
+  if head == "gap" then
+    net:gap{ input = x }
+  elseif head == "flatten" then
+    net:flatten{ input = x }
+  else
+    error(("spaces/chain: unknown head '%s' (gap, flatten)"):format(tostring(head)), 0)
+  end
   if o.dropout > 0 then net:dropout{ p = o.dropout } end
   net:linear{ out = o.classes }
   return net
