@@ -93,11 +93,13 @@ local function build(c, o)
       end
     end
     x, channels = y, out_channels
-    size = math.min(net:shape(x)[2], net:shape(x)[3])
+    local sh = net:shape(x)
+    size = math.min(sh[2], sh[3])
   end
   local head = o.heads[1]
   if #o.heads > 1 then
-    local heads, features = {}, channels * net:shape(x)[2] * net:shape(x)[3]
+    local sh = net:shape(x)
+    local heads, features = {}, channels * sh[2] * sh[3]
     for _, h in ipairs(o.heads) do
       if h ~= "flatten" or features <= o.max_flatten then heads[#heads + 1] = h end
     end

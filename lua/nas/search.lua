@@ -87,6 +87,11 @@ local function clean(v, depth)
 end
 
 local function roundtrip(v) return json.decode(json.encode(clean(v, 0))) end
+-- The same, also returning the JSON (what the store writes).
+local function roundtrip_json(v)
+  local s = json.encode(clean(v, 0))
+  return json.decode(s), s
+end
 
 -- Bookkeeping fields of a fidelity; the others (epochs, fraction, budget, ...)
 -- are the resource, which joins the graph hash in the cache key: the same
@@ -422,10 +427,11 @@ function M.run(opts)
       local t1 = clock()
       if is_interrupt(t.reason) then error(t.reason, 0) end
       t.started, t.finished, t.seconds = t0, t1, t1 - t0
-      t.genotype = roundtrip(genotype)
+      local gjson, mjson
+      t.genotype, gjson = roundtrip_json(genotype)
       if fidelity ~= nil then t.metrics.fidelity = fidelity end
-      t.metrics = roundtrip(t.metrics)
-      if store then store:insert(t, graph) end
+      t.metrics, mjson = roundtrip_json(t.metrics)
+      if store then store:insert(t, graph, gjson, mjson) end
       add(t, graph, opts.evaluate)
       local pt = public(t)
       strategy:tell(pt)

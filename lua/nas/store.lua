@@ -27,10 +27,13 @@ local json = {}
 local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
                   ['\r'] = '\\r', ['\t'] = '\\t' }
 
+local function escape_char(c)
+  return escapes[c] or ("\\u%04x"):format(c:byte())
+end
+
 local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return escapes[c] or ("\\u%04x"):format(c:byte())
-  end) .. '"'
+  if not s:find('[%c"\\]') then return '"' .. s .. '"' end -- the common case: nothing to escape
+  return '"' .. s:gsub('[%c"\\]', escape_char) .. '"'
 end
 
 local function encode_number(v)
@@ -41,6 +44,8 @@ local function encode_number(v)
   if not s:find("[%.eEn]") then s = s .. ".0" end
   return s
 end
+
+local function by_string(a, b) return tostring(a) < tostring(b) end
 
 local function encode(v, out)
   local t = type(v)
@@ -64,22 +69,31 @@ local function encode(v, out)
       end
       out[#out + 1] = "]"
     else
-      local keys = {}
+      local keys, nk, strings = {}, 0, true
       for k in pairs(v) do
-        if type(k) ~= "string" and math.type(k) ~= "integer" then
-          error("json: keys must be strings or integers, got " .. type(k), 0)
+        if type(k) ~= "string" then
+          if math.type(k) ~= "integer" then
+            error("json: keys must be strings or integers, got " .. type(k), 0)
+          end
+          strings = false
         end
-        keys[#keys + 1] = k
+        nk = nk + 1
+        keys[nk] = k
       end
-      table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-      out[#out + 1] = "{"
-      for i, k in ipairs(keys) do
-        if i > 1 then out[#out + 1] = "," end
-        out[#out + 1] = encode_string(tostring(k))
-        out[#out + 1] = ":"
+      -- sorted by their string form (plain string order when all keys are strings)
+      if strings then table.sort(keys) else table.sort(keys, by_string) end
+      local n0 = #out
+      out[n0 + 1] = "{"
+      n0 = n0 + 1
+      for i = 1, nk do
+        local k = keys[i]
+        out[n0 + 1] = i > 1 and "," or ""
+        out[n0 + 2] = encode_string(tostring(k))
+        out[n0 + 3] = ":"
         encode(v[k], out)
+        n0 = #out
       end
-      out[#out + 1] = "}"
+      out[n0 + 1] = "}"
     end
   else
     error("json: cannot encode a " .. t, 0)
@@ -98,11 +112,17 @@ end
 
 local decode_value
 
+local find, sub, byte = string.find, string.sub, string.byte
+
 local function skip(s, i)
-  return s:find("[^ \t\r\n]", i) or #s + 1
+  local c = byte(s, i)
+  if c and c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then return i end -- compact JSON: no blanks
+  return find(s, "[^ \t\r\n]", i) or #s + 1
 end
 
 local function decode_string(s, i)
+  local k = find(s, '["\\]', i + 1)
+  if k and byte(s, k) == 34 then return sub(s, i + 1, k - 1), k + 1 end -- no escapes: one slice
   local out, j = {}, i + 1
   while true do
     local c = s:sub(j, j)
@@ -137,40 +157,43 @@ local function decode_string(s, i)
   end
 end
 
+-- bytes: { } [ ] " : ,
+local LBRACE, RBRACE, LBRACK, RBRACK, QUOTE, COLON, COMMA = 123, 125, 91, 93, 34, 58, 44
+
 function decode_value(s, i)
   i = skip(s, i)
-  local c = s:sub(i, i)
-  if c == "{" then
+  local c = byte(s, i)
+  if c == LBRACE then
     local t = {}
     i = skip(s, i + 1)
-    if s:sub(i, i) == "}" then return t, i + 1 end
+    if byte(s, i) == RBRACE then return t, i + 1 end
     while true do
-      if s:sub(i, i) ~= '"' then decode_error(s, i, "object key expected") end
+      if byte(s, i) ~= QUOTE then decode_error(s, i, "object key expected") end
       local k
       k, i = decode_string(s, i)
       i = skip(s, i)
-      if s:sub(i, i) ~= ":" then decode_error(s, i, "':' expected") end
+      if byte(s, i) ~= COLON then decode_error(s, i, "':' expected") end
       t[k], i = decode_value(s, i + 1)
       i = skip(s, i)
-      local d = s:sub(i, i)
-      if d == "}" then return t, i + 1 end
-      if d ~= "," then decode_error(s, i, "',' or '}' expected") end
+      local d = byte(s, i)
+      if d == RBRACE then return t, i + 1 end
+      if d ~= COMMA then decode_error(s, i, "',' or '}' expected") end
       i = skip(s, i + 1)
     end
-  elseif c == "[" then
+  elseif c == LBRACK then
     local t, n = {}, 0
     i = skip(s, i + 1)
-    if s:sub(i, i) == "]" then return t, i + 1 end
+    if byte(s, i) == RBRACK then return t, i + 1 end
     while true do
       n = n + 1
       t[n], i = decode_value(s, i)
       i = skip(s, i)
-      local d = s:sub(i, i)
-      if d == "]" then return t, i + 1 end
-      if d ~= "," then decode_error(s, i, "',' or ']' expected") end
+      local d = byte(s, i)
+      if d == RBRACK then return t, i + 1 end
+      if d ~= COMMA then decode_error(s, i, "',' or ']' expected") end
       i = i + 1
     end
-  elseif c == '"' then
+  elseif c == QUOTE then
     return decode_string(s, i)
   elseif s:sub(i, i + 3) == "true" then return true, i + 4
   elseif s:sub(i, i + 4) == "false" then return false, i + 5
@@ -385,20 +408,18 @@ function Store:count()
 end
 
 -- One finished trial, in one transaction. `graph` is the net's JSON (or nil).
-function Store:insert(t, graph)
+-- genotype_json / metrics_json: the JSON of t.genotype / t.metrics when the
+-- caller has it already (nas.search does), so that it is not encoded twice.
+-- A single INSERT outside BEGIN...COMMIT is its own (autocommit) transaction:
+-- the row is either all there or not at all, with one statement instead of three.
+function Store:insert(t, graph, genotype_json, metrics_json)
   local c = self.conn
   local sql = ("INSERT INTO trials(id, genotype, graph, hash, metrics, score, status, reason, cached_from, " ..
                "started, finished, seconds, seed) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"):format(
-    q(c, t.id), q(c, json.encode(t.genotype)), q(c, graph), q(c, t.hash and tostring(t.hash)),
-    q(c, json.encode(t.metrics or {})), q(c, t.score), q(c, t.status), q(c, t.reason), q(c, t.cached_from),
-    q(c, t.started), q(c, t.finished), q(c, t.seconds), q(c, t.seed))
-  exec(c, "BEGIN IMMEDIATE")
-  local ok, err = pcall(exec, c, sql)
-  if not ok then
-    c:execute("ROLLBACK")
-    error(err, 0)
-  end
-  exec(c, "COMMIT")
+    q(c, t.id), q(c, genotype_json or json.encode(t.genotype)), q(c, graph), q(c, t.hash and tostring(t.hash)),
+    q(c, metrics_json or json.encode(t.metrics or {})), q(c, t.score), q(c, t.status), q(c, t.reason),
+    q(c, t.cached_from), q(c, t.started), q(c, t.finished), q(c, t.seconds), q(c, t.seed))
+  exec(c, sql)
 end
 
 -- ---- nas.show(dir): the trials table ----------------------------------------
