@@ -145,6 +145,8 @@ static nas_status set_attr(const nas_shape_ctx *c, const nas_attr_spec *s, const
     v->i = a->i;
     if (s->chk == NAS_CHK_POS && a->i <= 0)
       return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be > 0, got %lld", s->key, (ll)a->i);
+    if (s->chk == NAS_CHK_NONNEG && a->i < 0)
+      return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be >= 0, got %lld", s->key, (ll)a->i);
     if (s->chk == NAS_CHK_BOOL && a->i != 0 && a->i != 1)
       return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be 0 or 1, got %lld", s->key,
                           (ll)a->i);

@@ -43,7 +43,8 @@ typedef enum nas_chk {
   NAS_CHK_PAD,  /* int >= 0, or "same" (-1) / "valid" (0) */
   NAS_CHK_PROB, /* float in [0,1) */
   NAS_CHK_UNIT, /* float in [0,1] */
-  NAS_CHK_POSF  /* float > 0 */
+  NAS_CHK_POSF, /* float > 0 */
+  NAS_CHK_NONNEG /* int >= 0 */
 } nas_chk;
 
 typedef struct nas_attr_spec {

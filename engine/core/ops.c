@@ -260,6 +260,13 @@ static nas_status shape_add(nas_shape_ctx *c) {
   return shape_same(c);
 }
 
+static nas_status shape_mixed(nas_shape_ctx *c) {
+  for (int i = 1; i < c->n->nin; i++)
+    if (!same_shape(input0(c), &c->g->nodes[c->n->in[i]]))
+      return merge_err(c, i, "mixed needs equal shapes (its inputs are one decision's candidate ops)");
+  return shape_same(c);
+}
+
 static nas_status shape_concat(nas_shape_ctx *c) {
   const nas_node *a = input0(c);
   int64_t sum = a->dims[0];
@@ -333,6 +340,8 @@ const nas_op_info nas_op_table[NAS_OP_COUNT] = {
   [NAS_OP_ADD] = {"add", 2, NAS_MAX_INPUTS, 0, 0, 1, {{0}}, shape_add, NULL, NULL},
   [NAS_OP_CONCAT] = {"concat", 2, NAS_MAX_INPUTS, 0, 0, 0, {{0}}, shape_concat, NULL, NULL},
   [NAS_OP_MUL] = {"mul", 2, 2, 0, 0, 0, {{0}}, shape_mul, NULL, NULL},
+  [NAS_OP_MIXED] = {"mixed", 1, NAS_MAX_INPUTS, 1, 0, 0, {AI("decision", 1, NAS_CHK_NONNEG, 0)},
+                    shape_mixed, NULL, NULL},
 };
 
 /* ---- public accessors ---------------------------------------------------- */

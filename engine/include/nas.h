@@ -141,6 +141,10 @@ typedef enum nas_op {
   NAS_OP_ADD,      /* 2+ inputs of equal shape */
   NAS_OP_CONCAT,   /* 2+ inputs, joined on channels (dim 0 of the per-sample shape) */
   NAS_OP_MUL,      /* 2 inputs: a * b, b of a's shape or {C} broadcast over H,W (squeeze-excite) */
+  NAS_OP_MIXED,    /* decision (int >= 0, required): 1..16 inputs of equal shape, the candidate
+                      ops of one architecture decision of a supernet; output = input shape;
+                      0 params, 0 MACs (the branches count their own). How the inputs are mixed
+                      is the model's mix mode (see "Supernets") */
   NAS_OP_COUNT
 } nas_op;
 

@@ -304,6 +304,51 @@ static void test_merge(void) {
   nas_graph_free(g);
 }
 
+/* mixed: one supernet decision joining its candidate ops (equal shapes). */
+static void test_mixed(void) {
+  nas_graph *g = img(8, 8, 8);
+  CHECK_EQ(nas_op_lookup("mixed"), NAS_OP_MIXED);
+  CHECK_EQ(nas_op_min_inputs(NAS_OP_MIXED), 1);
+  CHECK_EQ(nas_op_max_inputs(NAS_OP_MIXED), NAS_MAX_INPUTS);
+  CHECK_EQ(nas_op_attr_count(NAS_OP_MIXED), 1);
+  CHECK_EQ(nas_op_attr_required(NAS_OP_MIXED, 0), 1);
+  int a = ADD(g, "conv", IN(0), AT(I("out", 8), I("k", 3)));
+  int b = ADD(g, "avgpool", IN(0), AT(I("k", 3), I("stride", 1), I("padding", 1)));
+  int z = ADD(g, "zero", IN(a), NOAT);
+  int m = ADD(g, "mixed", IN(0, a, b, z), AT(I("decision", 2)));
+  SHAPE3(g, m, 8, 8, 8);
+  CHECK_EQ(nas_graph_node_int(g, m, "decision"), 2);
+  CHECK_EQ(nas_graph_node_params(g, m), 0);
+  CHECK_EQ(nas_graph_node_flops(g, m), 0);
+  int m1 = ADD(g, "mixed", IN(a), AT(I("decision", 0)));
+  SHAPE3(g, m1, 8, 8, 8);
+  /* params and MACs: the branches' own */
+  CHECK_EQ(nas_graph_params(g), nas_graph_node_params(g, a));
+  /* the decision is hashed; the inputs' order too (not commutative) */
+  nas_graph *h = nas_graph_clone(g);
+  nas_graph_set_output(g, m, &err);
+  ADD(h, "mixed", IN(0, a, b, z), AT(I("decision", 3)));
+  CHECK(nas_graph_hash(g) != nas_graph_hash(h));
+  nas_graph *k = nas_graph_clone(h);
+  nas_graph_set_output(h, m, &err);
+  CHECK(nas_graph_hash(g) == nas_graph_hash(h));
+  ADD(k, "mixed", IN(a, 0, b, z), AT(I("decision", 2)));
+  CHECK(nas_graph_hash(g) != nas_graph_hash(k));
+  /* rejections */
+  int gp = ADD(g, "gap", IN(a), NOAT);
+  int c4 = ADD(g, "conv", IN(0), AT(I("out", 4), I("k", 1)));
+  REJECT(g, "mixed", IN(a, c4), AT(I("decision", 0)), NAS_EGRAPH, "mixed needs equal shapes", "4x8x8");
+  REJECT(g, "mixed", IN(a, gp), AT(I("decision", 0)), NAS_EGRAPH, "(mixed)", "8x8x8");
+  REJECT(g, "mixed", IN(a, b), NOAT, NAS_EINVAL, "decision", NULL);
+  REJECT(g, "mixed", IN(a, b), AT(I("decision", -1)), NAS_EINVAL, "'decision' must be >= 0", NULL);
+  int many[17];
+  for (int i = 0; i < 17; i++) many[i] = a;
+  REJECT(g, "mixed", many, 17, AT(I("decision", 0)), NAS_EGRAPH, "takes at most 16 inputs, got 17", NULL);
+  nas_graph_free(g);
+  nas_graph_free(h);
+  nas_graph_free(k);
+}
+
 static void test_rejections(void) {
   nas_graph *g = img(3, 9, 9);
   ADD(g, "conv", LAST, AT(I("out", 8), I("k", 3)));
@@ -751,6 +796,7 @@ int main(void) {
   test_simple_ops();
   test_vector_input();
   test_merge();
+  test_mixed();
   test_rejections();
   test_costs();
   test_hash();
