@@ -421,6 +421,94 @@ nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) NAS_NO
 nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
 
 /* ------------------------------------------------------------------------ */
+/* Supernets: graphs with mixed nodes (engine/torch/model.cpp, supernet.cpp)  */
+/* ------------------------------------------------------------------------ */
+
+/* A graph whose mixed nodes join each decision's candidate ops is a supernet:
+ * nas_model_new builds every candidate (all weights shared by every subnet)
+ * plus one vector of architecture logits (alpha) per decision. Decision d has
+ * the inputs of its mixed nodes as candidates (several mixed nodes may share a
+ * decision, e.g. one cell repeated: they share alpha; they must have the same
+ * number of inputs); decisions are numbered 0..D-1 without gaps. The logits are
+ * not weights: nas_model_param_count, the trainer's optimizer and
+ * nas_model_save/load leave them out. They start as 1e-3 * N(0,1) from the
+ * model's seed (as in DARTS).
+ *
+ * How a mixed node combines its inputs x_0..x_{k-1} (decision d):
+ *   NAS_MIX_SOFTMAX  sum_i softmax(alpha_d)_i x_i                  (DARTS)
+ *   NAS_MIX_GUMBEL   a hard one-hot Gumbel-softmax sample h of softmax((alpha_d + g) / tau),
+ *                    straight-through: only the sampled branch j runs, out = h_j x_j +
+ *                    sum_{i != j} h_i (values 0, gradients to alpha), as in GDAS; one sample
+ *                    per decision per forward, from a private generator (model seed)
+ *   NAS_MIX_PATH     x_{path[d]}: only that branch runs (SPOS, ENAS, subnets); no gradient to alpha
+ *   NAS_MIX_FIXED    x_{argmax alpha_d}: the derived architecture, only that branch runs
+ *   NAS_MIX_SIGMOID  sum_i sigmoid(alpha_i) x_i: Fair DARTS (Chu et al., ECCV 2020), whose
+ *                    independent weights remove the exclusive competition that makes DARTS
+ *                    collapse to skip connections
+ * Nodes that only feed unpicked branches are not computed (liveness is worked
+ * out per forward from the output). A graph without mixed nodes runs as before;
+ * the functions below give NAS_EINVAL on it (decisions() is 0). */
+typedef enum nas_mix_mode {
+  NAS_MIX_SOFTMAX = 0,
+  NAS_MIX_GUMBEL,
+  NAS_MIX_PATH,
+  NAS_MIX_FIXED,
+  NAS_MIX_SIGMOID
+} nas_mix_mode;
+
+/* Number of decisions D (0 for a plain graph), and decision d's candidates (-1 out of range). */
+int nas_model_decisions(const nas_model *m) NAS_NOEXCEPT;
+int nas_model_decision_size(const nas_model *m, int d) NAS_NOEXCEPT;
+/* Copies decision d's logits to out[0..size) / sets them from in[0..size) (finite). */
+nas_status nas_model_arch_get(const nas_model *m, int d, float *out, nas_error *err) NAS_NOEXCEPT;
+nas_status nas_model_arch_set(nas_model *m, int d, const float *in, nas_error *err) NAS_NOEXCEPT;
+/* The mix mode of every later forward (training, evaluation, forward, latency).
+ * tau > 0 is read by NAS_MIX_GUMBEL only. Default: NAS_MIX_SOFTMAX, tau 1. */
+nas_status nas_model_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) NAS_NOEXCEPT;
+nas_mix_mode nas_model_get_mix_mode(const nas_model *m) NAS_NOEXCEPT;
+/* The path of NAS_MIX_PATH: n == D choices, path[d] in [0, size(d)) (0-based). */
+nas_status nas_model_set_path(nas_model *m, const int *path, int n, nas_error *err) NAS_NOEXCEPT;
+/* The branch each decision ran in the last training or forward pass (-1: all
+ * of them, softmax/sigmoid): n == D ints. GDAS reads its sampled path here. */
+nas_status nas_model_last_path(const nas_model *m, int *path, int n, nas_error *err) NAS_NOEXCEPT;
+/* Mean cross-entropy of n samples (x, y as nas_data_batch fills them) in the
+ * current mix mode, training mode, and its gradient with respect to every
+ * logit, written to grad[0..cap) in decision order (cap >= sum of sizes). The
+ * weights, their gradients and the BN running statistics are left as they were. */
+nas_status nas_model_arch_grad(nas_model *m, const float *x, const int64_t *y, int n, float *grad,
+                               int64_t cap, double *loss, nas_error *err) NAS_NOEXCEPT;
+/* BatchNorm recalibration for a subnet of shared weights (SPOS, "weight
+ * inheritance"): resets every BN layer's running statistics, then forwards
+ * `batches` batches of `batch` rows of d (a seeded random order) in training
+ * mode without gradients, with cumulative averaging (momentum None), in the
+ * current mix mode (set the path first). Works on any model. */
+nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, int batch, uint64_t seed,
+                                    nas_error *err) NAS_NOEXCEPT;
+
+/* Bilevel search (DARTS, first order; GDAS is the same loop in NAS_MIX_GUMBEL
+ * mode with tau lowered between runs): each step first takes one Adam step on
+ * the logits from a batch of `valid` (arch_lr, betas, arch_weight_decay, as in
+ * DARTS: 3e-4, (0.5, 0.999), 1e-3), then one step of nas_train_run on `train`
+ * with o->weights (the weights only: DARTS uses SGD lr 0.025 cosine, momentum
+ * 0.9, weight decay 3e-4, batch 64). The search borrows m and references both
+ * datasets; m must outlive it. Caller owns *out: nas_darts_free. */
+typedef struct nas_darts nas_darts;
+typedef struct nas_darts_opts {
+  nas_train_opts weights;
+  double arch_lr, arch_beta1, arch_beta2, arch_weight_decay;
+  uint64_t seed; /* order of the validation batches */
+} nas_darts_opts;
+nas_darts_opts nas_darts_opts_default(void) NAS_NOEXCEPT;
+nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
+                           nas_darts **out, nas_error *err) NAS_NOEXCEPT;
+/* Runs at most max_steps steps (stops at an epoch end of the weights' trainer),
+ * fills p as nas_train_run does; *arch_loss (may be NULL): mean validation loss
+ * of the architecture steps of this call. */
+nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p, double *arch_loss,
+                         nas_error *err) NAS_NOEXCEPT;
+void nas_darts_free(nas_darts *t) NAS_NOEXCEPT;
+
+/* ------------------------------------------------------------------------ */
 /* Policy controller: an autoregressive LSTM over categorical decisions      */
 /* (engine/torch/controller.cpp), for REINFORCE as in ENAS / NAS-RL          */
 /* ------------------------------------------------------------------------ */

@@ -11,6 +11,8 @@
  *   bn                 -> "n<i>_bn" (BatchNorm2d for {C,H,W}, BatchNorm1d for {F})
  * so tensors are named like "n3_conv.weight", "n5_bn.running_mean". Other ops
  * are parameter-free functions. "same" padding is dilation*(k-1)/2.
+ * Mixed nodes (supernets) are mixed per the model's mix mode (nas.h,
+ * "Supernets"); their architecture logits are not submodule parameters.
  *
  * Weights file format: the bytes of torch::pickle_save of a
  * Dict[str, Tensor] (parameters then buffers, contiguous NCHW, on CPU) — the
@@ -107,9 +109,53 @@ at::Tensor input_tensor(nas_model *m, const float *x, int64_t n) {
                                       torch::kFloat32));
 }
 
+/* Per forward of a supernet: the weights or the one branch of every decision,
+ * then the nodes to compute, from the output back (a mixed node with a picked
+ * branch needs only that input; a zero node needs none: it takes its shape
+ * from the IR). */
+void NasNet::prepare_mix() {
+  const int D = (int)alpha.size();
+  pick.assign((size_t)D, -1);
+  w.assign((size_t)D, at::Tensor());
+  for (int d = 0; d < D; d++) {
+    const at::Tensor &a = alpha[(size_t)d];
+    switch (mix) {
+    case NAS_MIX_SOFTMAX: w[(size_t)d] = torch::softmax(a, 0); break;
+    case NAS_MIX_SIGMOID: w[(size_t)d] = torch::sigmoid(a); break;
+    case NAS_MIX_PATH: pick[(size_t)d] = path[(size_t)d]; break;
+    case NAS_MIX_FIXED: pick[(size_t)d] = (int)a.detach().argmax().item<int64_t>(); break;
+    case NAS_MIX_GUMBEL: {
+      at::Tensor u = torch::rand({a.size(0)}, gen, torch::kFloat32).clamp_(1e-10, 1.0 - 1e-7);
+      at::Tensor g = -torch::log(-torch::log(u)).to(a.device());
+      at::Tensor soft = torch::softmax((a + g) / tau, 0);
+      const int64_t j = soft.detach().argmax().item<int64_t>();
+      at::Tensor hard = torch::zeros_like(soft);
+      hard.select(0, j).fill_(1.0);
+      w[(size_t)d] = hard - soft.detach() + soft; /* straight-through */
+      pick[(size_t)d] = (int)j;
+      break;
+    }
+    }
+  }
+  last_pick = pick;
+  const int n = (int)nodes.size();
+  need.assign((size_t)n, 0);
+  need[(size_t)output] = 1;
+  need[0] = 1;
+  for (int id = output; id >= 1; id--) {
+    if (!need[(size_t)id]) continue;
+    const NodeSpec &s = nodes[(size_t)id];
+    if (s.op == NAS_OP_MIXED && pick[(size_t)s.decision] >= 0)
+      need[(size_t)s.in[(size_t)pick[(size_t)s.decision]]] = 1;
+    else if (s.op != NAS_OP_ZERO)
+      for (int j : s.in) need[(size_t)j] = 1;
+  }
+}
+
 at::Tensor NasNet::forward(const at::Tensor &x) {
   const int n = (int)nodes.size();
   if ((int)vals.size() != n) vals.assign(n, at::Tensor());
+  if (has_mixed) prepare_mix();
   struct Clear { /* leaves no tensor behind, also when an op throws */
     std::vector<at::Tensor> &v;
     ~Clear() { for (auto &t : v) t.reset(); }
@@ -118,7 +164,7 @@ at::Tensor NasNet::forward(const at::Tensor &x) {
   const int64_t N = x.size(0);
   for (int id = 1; id <= output; id++) {
     NodeSpec &s = nodes[id];
-    if (!s.live) continue;
+    if (has_mixed ? !need[(size_t)id] : !s.live) continue;
     const at::Tensor &a = vals[s.in[0]];
     at::Tensor r;
     switch (s.op) {
@@ -145,8 +191,9 @@ at::Tensor NasNet::forward(const at::Tensor &x) {
     case NAS_OP_ZERO: {
       int64_t sz[NAS_MAX_DIMS + 1] = {N, 0, 0, 0};
       for (int i = 0; i < s.ndim; i++) sz[i + 1] = s.dims[i];
-      auto opts = a.options();
-      if (s.ndim == 3) opts = opts.memory_format(a.suggest_memory_format());
+      const at::Tensor &ref = a.defined() ? a : x; /* a supernet skips a zero's input */
+      auto opts = ref.options();
+      if (s.ndim == 3 && ref.dim() == 4) opts = opts.memory_format(ref.suggest_memory_format());
       r = torch::zeros(at::IntArrayRef(sz, s.ndim + 1), opts);
       break;
     }
@@ -166,6 +213,23 @@ at::Tensor NasNet::forward(const at::Tensor &x) {
         r = a * b.reshape({b.size(0), b.size(1), 1, 1});
       else
         r = a * b;
+      break;
+    }
+    case NAS_OP_MIXED: {
+      const int p = pick[(size_t)s.decision];
+      const at::Tensor &wd = w[(size_t)s.decision];
+      if (p >= 0 && !wd.defined()) {
+        r = vals[s.in[(size_t)p]]; /* PATH, FIXED */
+      } else if (p >= 0) { /* GUMBEL: h_p x_p + sum of the other h (0, with gradients) */
+        r = vals[s.in[(size_t)p]] * wd[p] + (wd.sum() - wd[p]);
+      } else { /* SOFTMAX, SIGMOID: zero candidates add nothing */
+        for (size_t i = 0; i < s.in.size(); i++) {
+          if (nodes[(size_t)s.in[i]].op == NAS_OP_ZERO) continue;
+          at::Tensor t = vals[s.in[i]] * wd[(int64_t)i];
+          r = r.defined() ? r + t : t;
+        }
+        if (!r.defined()) r = a * wd[0];
+      }
       break;
     }
     default:
@@ -293,6 +357,21 @@ std::shared_ptr<NasNet> build_net(const nas_graph *g, bool *has_conv, bool *has_
         throw std::runtime_error("node " + std::to_string(id) + " (" + op_str(s.op) +
                                  "): needs 2+ inputs");
       break;
+    case NAS_OP_MIXED: {
+      const int64_t d = I("decision");
+      if (d < 0 || d > 100000)
+        throw std::runtime_error("node " + std::to_string(id) + " (mixed): bad decision " + std::to_string(d));
+      s.decision = (int)d;
+      net->has_mixed = true;
+      if ((int64_t)net->dsize.size() <= d) net->dsize.resize((size_t)d + 1, 0);
+      int &sz = net->dsize[(size_t)d];
+      if (sz != 0 && sz != (int)s.in.size())
+        throw std::runtime_error("node " + std::to_string(id) + " (mixed): decision " + std::to_string(d) +
+                                 " has " + std::to_string(s.in.size()) + " candidates here but " +
+                                 std::to_string(sz) + " at another mixed node");
+      sz = (int)s.in.size();
+      break;
+    }
     case NAS_OP_RELU: case NAS_OP_RELU6: case NAS_OP_SIGMOID: case NAS_OP_HSWISH:
     case NAS_OP_GAP: case NAS_OP_FLATTEN: case NAS_OP_IDENTITY: case NAS_OP_ZERO:
       break;
@@ -301,7 +380,23 @@ std::shared_ptr<NasNet> build_net(const nas_graph *g, bool *has_conv, bool *has_
                                "): no libtorch builder for this op");
     }
   }
+  for (size_t d = 0; d < net->dsize.size(); d++)
+    if (net->dsize[d] == 0)
+      throw std::runtime_error("decision " + std::to_string(d) + " has no mixed node: decisions must be numbered "
+                               "0.." + std::to_string(net->dsize.size() - 1) + " without gaps");
   return net;
+}
+
+/* The architecture logits (after the module moved to its device). */
+void init_arch(nas_model *m) {
+  NasNet &net = *m->net;
+  if (!net.has_mixed) return;
+  at::Generator g = at::detail::createCPUGenerator(m->seed ^ 0x61726368ULL /* "arch" */);
+  net.alpha.clear();
+  for (int k : net.dsize)
+    net.alpha.push_back((1e-3 * torch::randn({k}, g, torch::kFloat32)).to(m->device).requires_grad_(true));
+  net.path.assign(net.dsize.size(), 0);
+  net.gen = at::detail::createCPUGenerator(m->seed ^ 0x67756d62ULL /* "gumb" */);
 }
 
 int64_t prod(const int64_t *d, int n) {
@@ -410,6 +505,7 @@ nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o, nas_model 
       return nas_seterr(err, NAS_EGRAPH, "nas_model_new: %s", e.what());
     }
     if (m->device.is_cuda()) m->net->to(m->device);
+    init_arch(m.get());
     m->net->train(true);
     m->requested = o->memfmt;
     m->current = NAS_MEMFMT_NCHW;

@@ -27,6 +27,7 @@ struct NodeSpec {
   int64_t dims[NAS_MAX_DIMS] = {0, 0, 0}; /* per-sample output shape */
   bool live = false;                      /* reaches the output */
   int last_use = -1;                      /* id of the last live consumer */
+  int decision = -1;                      /* mixed: its decision's index */
   torch::nn::Conv2d conv{nullptr};        /* conv, or the depthwise half */
   torch::nn::Conv2d pw{nullptr};          /* pointwise half of sep/dil conv */
   torch::nn::Linear lin{nullptr};
@@ -40,6 +41,24 @@ struct NasNet : torch::nn::Module {
   bool no_dropout = false;       /* memory-format timing runs: keep the RNG untouched */
   std::vector<at::Tensor> vals;  /* per-node outputs, reused across calls */
   std::vector<at::Tensor> tmp;   /* concat scratch */
+
+  /* Supernet (graphs with mixed nodes; model.cpp runs them, supernet.cpp
+   * holds the API). The architecture logits are plain tensors, not registered
+   * submodule parameters: parameters() (the weights the trainer updates, the
+   * param count, save/load) never includes them. */
+  bool has_mixed = false;
+  std::vector<int> dsize;          /* candidates per decision */
+  std::vector<at::Tensor> alpha;   /* logits per decision, requires_grad, on the model's device */
+  nas_mix_mode mix = NAS_MIX_SOFTMAX;
+  double tau = 1.0;                /* Gumbel temperature */
+  std::vector<int> path;           /* NAS_MIX_PATH: 0-based choice per decision */
+  at::Generator gen;               /* Gumbel noise (private: the global RNG is not drawn from) */
+  std::vector<int> pick;           /* per forward: the one branch per decision, or -1 (all) */
+  std::vector<at::Tensor> w;       /* per forward: weights per decision (softmax, sigmoid, hard Gumbel) */
+  std::vector<char> need;          /* per forward: nodes to compute */
+  std::vector<int> last_pick;      /* the picks of the last forward (GDAS: the sampled path) */
+  void prepare_mix();
+
   at::Tensor forward(const at::Tensor &x);
 };
 
