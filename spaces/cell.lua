@@ -14,6 +14,10 @@
 -- An edge whose source node is all zero (all its inputs are "none") contributes
 -- nothing, and a cell whose output is all zero outputs a zero op: such cells
 -- are valid, as in NAS-Bench-201.
+--
+-- nas.supernet(space) builds the one-shot supernet of this space: every edge
+-- holds all five ops joined by a mixed node (decision = the edge), for DARTS,
+-- GDAS and SPOS (strategies/darts.lua).
 local nas = require "nas"
 
 local OPS = { "none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3" }
@@ -44,13 +48,24 @@ local function apply(net, op, x, C)
   return net:avgpool{ input = x, k = 3, stride = 1, padding = 1 }
 end
 
-local function cell(net, x, ops, C)
+-- Edge i<-j on node id x: the chosen op, or in a supernet build (nas.supernet)
+-- every op joined by a mixed node (c:op; the six edges are the decisions, shared
+-- by every cell, as NB201's DARTS/GDAS/SPOS search them).
+local function edge(c, net, ops, i, j, x, C)
+  local name = edge_name(i, j)
+  if c.supernet then
+    return c:op(name, OPS, function(op) return apply(net, op, x, C) end, net)
+  end
+  return apply(net, ops[name], x, C)
+end
+
+local function cell(c, net, x, ops, C)
   local node = { [0] = x }
   for i = 1, 3 do
     local terms = {}
     for j = 0, i - 1 do
       if node[j] then
-        local t = apply(net, ops[edge_name(i, j)], node[j], C)
+        local t = edge(c, net, ops, i, j, node[j], C)
         if t then terms[#terms + 1] = t end
       end
     end
@@ -78,11 +93,13 @@ local function build(c, o)
     error("spaces/cell: option 'input' must be an image shape {C, H, W}", 0)
   end
   local ops = {}
-  for _, e in ipairs(EDGES) do
-    local name = edge_name(e[1], e[2])
-    ops[name] = c:choice(name, OPS)
+  if not c.supernet then -- (a supernet build asks them edge by edge, through c:op)
+    for _, e in ipairs(EDGES) do
+      local name = edge_name(e[1], e[2])
+      ops[name] = c:choice(name, OPS)
+    end
+    c:done() -- the six edges are all the decisions: enumeration need not build the net
   end
-  c:done() -- the six edges are all the decisions: enumeration need not build the net
   local net = nas.net{ input = o.input }
   net:conv{ out = o.C, k = 3, bias = false }
   local x = net:bn()
@@ -92,7 +109,7 @@ local function build(c, o)
       width = width * 2
       x = reduction(net, x, width)
     end
-    for _ = 1, o.N do x = cell(net, x, ops, width) end
+    for _ = 1, o.N do x = cell(c, net, x, ops, width) end
   end
   net:bn{ input = x }
   net:relu(); net:gap()

@@ -15,6 +15,8 @@ static nas_model *check_model(lua_State *L, int i) {
   return (nas_model *)b->p;
 }
 
+nas_model *lnas_check_model(lua_State *L, int i) { return check_model(L, i); }
+
 static nas_trainer *check_trainer(lua_State *L, int i) {
   lnas_box *b = check_box(L, i, NAS_TRAINER_MT);
   if (!b->p) luaL_argerror(L, i, "trainer has been released");
@@ -70,7 +72,7 @@ static int l_model_new(lua_State *L) {
   return 1;
 }
 
-static void read_train_opts(lua_State *L, int t, nas_train_opts *o) {
+void lnas_read_train_opts(lua_State *L, int t, nas_train_opts *o) {
   static const char *const keys[] = {
     "epochs", "steps", "batch", "optimizer", "lr", "momentum", "weight_decay", "nesterov",
     "beta1", "beta2", "eps", "schedule", "step_size", "gamma", "warmup", "label_smoothing",
@@ -140,7 +142,7 @@ static int m_train_begin(lua_State *L) {
   nas_model *m = check_model(L, 1);
   nas_dataset *d = lnas_check_dataset(L, 2);
   nas_train_opts o = nas_train_opts_default();
-  read_train_opts(L, 3, &o);
+  lnas_read_train_opts(L, 3, &o);
   lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 1);
   b->p = NULL;
   luaL_setmetatable(L, NAS_TRAINER_MT);
@@ -171,6 +173,12 @@ static int t_run(lua_State *L) {
   nas_error err;
   memset(&p, 0, sizeof p);
   if (nas_train_run(t, n, &p, &err) != NAS_OK) return lnas_fail(L, &err);
+  lnas_push_progress(L, &p);
+  return 1;
+}
+
+void lnas_push_progress(lua_State *L, const nas_train_progress *pp) {
+  const nas_train_progress p = *pp;
   lua_createtable(L, 0, 11);
   setint(L, "step", p.step);
   setint(L, "total_steps", p.total_steps);
@@ -185,7 +193,6 @@ static int t_run(lua_State *L) {
   lua_setfield(L, -2, "done");
   setnum(L, "lr", p.lr);
   setnum(L, "seconds", p.seconds);
-  return 1;
 }
 
 /* m:evaluate(dataset, batch) -> {accuracy=, loss=, count=} | nil, msg, status */

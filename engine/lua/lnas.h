@@ -11,6 +11,7 @@
 #define NAS_TRAINER_MT "nas.Trainer"
 #define NAS_DATASET_MT "nas.Dataset"
 #define NAS_CONTROLLER_MT "nas.Controller"
+#define NAS_DARTS_MT "nas.Darts"
 
 /* Boxed handles: the pointer is NULL once released (idempotent __gc/__close). */
 typedef struct lnas_box { void *p; } lnas_box;
@@ -20,6 +21,10 @@ int lnas_fail(lua_State *L, const nas_error *err);
 
 nas_graph *lnas_check_graph(lua_State *L, int i);
 nas_dataset *lnas_check_dataset(lua_State *L, int i);
+nas_model *lnas_check_model(lua_State *L, int i);
+/* lmodel.c: a training options table (m:train_begin's) into o; a progress table pushed. */
+void lnas_read_train_opts(lua_State *L, int t, nas_train_opts *o);
+void lnas_push_progress(lua_State *L, const nas_train_progress *p);
 /* Pushes a new userdata owning g (takes ownership; frees g if the push fails). */
 void lnas_push_graph(lua_State *L, nas_graph *g);
 void lnas_push_dataset(lua_State *L, nas_dataset *d);
@@ -38,6 +43,7 @@ int lnas_open_data(lua_State *L);
 int lnas_open_model(lua_State *L);
 int lnas_open_controller(lua_State *L); /* lcontroller.c: core.controller_new */
 int lnas_open_proxy(lua_State *L);      /* lproxy.c: core.proxy, core.proxies */
+int lnas_open_supernet(lua_State *L);   /* lsupernet.c: supernet methods on nas.Model, core.darts_begin */
 
 int luaopen_nas_core(lua_State *L);
 

@@ -50,6 +50,7 @@ local lazy = {
   bench = { "nas.bench" },
   proxy = { "nas.proxies", "proxy" },
   zero_cost = { "nas.proxies", "zero_cost" },
+  supernet = { "nas.supernet", "new" },
 }
 setmetatable(nas, {
   __index = function(t, k)

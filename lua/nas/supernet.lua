@@ -1,0 +1,236 @@
+-- nas.supernet: one libtorch model holding every candidate op of a space's op
+-- decisions (weight sharing), with architecture logits per decision.
+--
+--   local sn = nas.supernet(require "spaces.cell", { seed = 1 })
+--   sn.decisions                     -- { {name = "edge_1_0", values = {...}}, ... } in order
+--   sn:mode("softmax")               -- "softmax" (DARTS) | "gumbel" (GDAS, tau) | "path" |
+--                                    -- "fixed" (argmax) | "sigmoid" (Fair DARTS)
+--   sn:arch()                        -- { edge_1_0 = {logits...}, ... }; sn:set_arch(name, logits)
+--   sn:genotype()                    -- argmax per decision: a genotype the space builds normally
+--   sn:subnet(g, { data = ds })      -- the same model in path mode on g's ops, BN recalibrated
+--   sn:evaluate(ds); sn:train(ds, opts) (weights only, in the current mode)
+--   local d = sn:darts_begin(train, valid, opts); d:run(steps) -- see strategies/darts.lua
+--
+-- How a space becomes a supernet: its function runs once with a supernet
+-- chooser (c.supernet == true). There, c:op(name, values, fn, net) calls fn(v)
+-- for every value v (fn returns a node id, or nil for "none": a zero node of
+-- the others' shape stands in) and joins the results with one `mixed` node
+-- (attribute decision = the decision's index, 0-based; a name asked again,
+-- e.g. the same cell repeated, shares its decision and logits). Any other
+-- chooser call (c:choice, c:int, c:bool, c:float) is an error naming the
+-- decision, unless opts.fixed gives its value: supernets need a fixed topology.
+-- Spaces support both builds by asking their op decisions through c:op when
+-- c.supernet is set (spaces/cell.lua). A subnet is the supernet itself in path
+-- mode, so weights are shared by construction: a change through one shows in
+-- the other.
+local core = require "nas.core"
+local util = require "nas.util"
+local netmod = require "nas.net"
+local spacemod = require "nas.space"
+
+local M = {}
+local Supernet = {}
+Supernet.__index = Supernet
+Supernet.__name = "nas.Supernet"
+
+-- ---- the supernet chooser -----------------------------------------------------
+
+local SC = {}
+SC.__index = SC
+SC.__name = "nas.SupernetChooser"
+
+local function sc_error(c, msg) error(("space '%s': %s"):format(c.space, msg), 0) end
+
+local function same_values(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
+function SC:op(name, values, fn, net)
+  if type(name) ~= "string" or name == "" then sc_error(self, "c:op: decision name (a non-empty string) expected") end
+  if type(values) ~= "table" or #values == 0 then
+    sc_error(self, ("c:op: decision '%s': a non-empty list of values expected"):format(name))
+  end
+  if type(fn) ~= "function" then sc_error(self, ("c:op: decision '%s': fn (value -> node id) expected"):format(name)) end
+  if not netmod.is_net(net) then
+    sc_error(self, ("c:op: decision '%s': a supernet build needs the net as 4th argument"):format(name))
+  end
+  if #values > 16 then sc_error(self, ("c:op: decision '%s' has %d values; mixed nodes take at most 16"):format(name, #values)) end
+  if self.fixed[name] ~= nil then return fn(self.fixed[name]) end
+  local d = self.index[name]
+  if d then
+    if not same_values(self.decisions[d].values, values) then
+      sc_error(self, ("decision '%s' is asked twice with different values"):format(name))
+    end
+  else
+    d = #self.decisions + 1
+    local copy = {}
+    for i, v in ipairs(values) do copy[i] = v end
+    self.decisions[d] = { name = name, values = copy }
+    self.index[name] = d
+  end
+  local outs, ref = {}, nil
+  for i, v in ipairs(values) do
+    local id = fn(v)
+    if id ~= nil and math.type(id) ~= "integer" then
+      sc_error(self, ("c:op: decision '%s': fn(%s) must return a node id or nil, got %s")
+               :format(name, spacemod.format_value(v), type(id)))
+    end
+    outs[i] = id
+    ref = ref or id
+  end
+  if ref == nil then return nil end -- every candidate is "none"
+  for i = 1, #values do
+    if outs[i] == nil then outs[i] = net:zero{ input = ref } end
+  end
+  return net:mixed{ inputs = outs, decision = d - 1 }
+end
+
+local function not_op(kind)
+  return function(self, name)
+    local v = self.fixed[name]
+    if v ~= nil then return v end
+    sc_error(self, ("decision '%s' (c:%s) is not an op choice: supernets need a fixed topology " ..
+                    "(give its value in opts.fixed)"):format(tostring(name), kind))
+  end
+end
+SC.choice, SC.int, SC.bool, SC.float = not_op("choice"), not_op("int"), not_op("bool"), not_op("float")
+function SC:done() end
+
+-- The supernet net of a space: net, decisions ({name, values} in index order).
+function M.build(space, fixed)
+  if not spacemod.is_space(space) then util.argerror(1, "supernet", "space expected (from nas.space)", 3) end
+  local c = setmetatable({ supernet = true, space = space.name, fixed = fixed or {}, decisions = {}, index = {} }, SC)
+  local net = space._fn(c, space.opts)
+  if not netmod.is_net(net) then
+    error(("space '%s': its function must return a net, got %s"):format(space.name, type(net)), 3)
+  end
+  if #c.decisions == 0 then
+    error(("space '%s' has no op decisions (c:op): nothing to mix"):format(space.name), 3)
+  end
+  return net, c.decisions
+end
+
+-- ---- the supernet object --------------------------------------------------------
+
+local opt_keys = { "seed", "device", "memfmt", "fixed" }
+
+function M.new(space, opts)
+  util.check_options(opts, opt_keys, 2, "supernet", 2)
+  opts = opts or {}
+  if opts.fixed ~= nil and type(opts.fixed) ~= "table" then
+    util.argerror(2, "supernet", "field 'fixed' must be a table name -> value", 2)
+  end
+  local net, decisions = M.build(space, opts.fixed)
+  local model = require("nas.model").new(net, { seed = opts.seed, device = opts.device, memfmt = opts.memfmt })
+  local self = setmetatable({ space = space, net = net, model = model, _m = model._m, decisions = decisions,
+                              fixed = opts.fixed or {}, index = {} }, Supernet)
+  for i, d in ipairs(decisions) do self.index[d.name] = i end
+  return self
+end
+
+local MODES = { softmax = true, gumbel = true, path = true, fixed = true, sigmoid = true }
+
+function Supernet:mode(mode, tau)
+  if mode == nil then return self._m:mix_mode() end
+  if not MODES[mode] then
+    util.argerror(1, "mode", "one of softmax, gumbel, path, fixed, sigmoid expected, got " .. tostring(mode), 2)
+  end
+  util.guard(2, self._m.mix_mode, self._m, mode, tau or 1.0)
+  return self
+end
+
+function Supernet:arch()
+  local out = {}
+  for i, d in ipairs(self.decisions) do out[d.name] = self._m:arch(i) end
+  return out
+end
+
+function Supernet:set_arch(name, logits)
+  local i = self.index[name]
+  if not i then util.argerror(1, "set_arch", ("unknown decision '%s'"):format(tostring(name)), 2) end
+  util.guard(2, self._m.set_arch, self._m, i, logits)
+end
+
+-- softmax of each decision's logits: { name = {p...} }
+function Supernet:probs()
+  local out = {}
+  for name, a in pairs(self:arch()) do
+    local mx = -math.huge
+    for _, v in ipairs(a) do mx = math.max(mx, v) end
+    local s, p = 0, {}
+    for k, v in ipairs(a) do p[k] = math.exp(v - mx); s = s + p[k] end
+    for k in ipairs(p) do p[k] = p[k] / s end
+    out[name] = p
+  end
+  return out
+end
+
+-- argmax per decision (ties: the first), plus the fixed decisions.
+function Supernet:genotype()
+  local g = {}
+  for k, v in pairs(self.fixed) do g[k] = v end
+  for i, d in ipairs(self.decisions) do
+    local a, best = self._m:arch(i), 1
+    for k = 2, #a do if a[k] > a[best] then best = k end end
+    g[d.name] = d.values[best]
+  end
+  return g
+end
+
+-- The 1-based path of genotype g (every op decision must be in g, in its domain).
+function Supernet:path_of(g)
+  if type(g) ~= "table" then util.argerror(1, "path_of", "genotype (a table) expected", 3) end
+  local path = {}
+  for i, d in ipairs(self.decisions) do
+    local v = g[d.name]
+    for k, x in ipairs(d.values) do if x == v then path[i] = k break end end
+    if not path[i] then
+      error(("genotype: decision '%s' = %s is %s"):format(d.name, spacemod.format_value(v),
+            v == nil and "missing" or "not one of the supernet's values"), 3)
+    end
+  end
+  return path
+end
+
+function Supernet:set_path(g)
+  util.guard(2, self._m.set_path, self._m, self:path_of(g))
+  return self
+end
+
+-- The supernet in path mode on g's ops: a subnet with the shared weights. With
+-- o.data, BN statistics are recalibrated on o.batches (10) batches of o.batch (64).
+function Supernet:subnet(g, o)
+  util.check_options(o, { "data", "batches", "batch", "seed" }, 2, "subnet", 2)
+  self:set_path(g)
+  self._m:mix_mode("path")
+  if o and o.data then
+    local ok, msg = util.guard(2, self._m.recalibrate_bn, self._m, o.data,
+                               { batches = o.batches or 10, batch = o.batch or 64, seed = o.seed or 0 })
+    if not ok then error(msg, 2) end
+  end
+  return self
+end
+
+function Supernet:evaluate(data, opts) return self.model:evaluate(data, opts) end
+function Supernet:predict(...) return self.model:predict(...) end
+-- Trains the weights only (the logits stay) in the current mode.
+function Supernet:train(data, opts) return self.model:train(data, opts) end
+function Supernet:params() return self.model:params() end
+
+-- The DARTS bilevel loop in the core (see strategies/darts.lua): a handle with
+-- :run(max_steps) -> progress (with arch_loss) | nil, msg, status.
+function Supernet:darts_begin(train, valid, opts)
+  local d, msg, status = util.guard(2, core.darts_begin, self._m, train, valid, opts)
+  if not d then return nil, msg, status end
+  return d
+end
+
+Supernet.__tostring = function(self)
+  return ("nas.Supernet(%s, %d decisions)"):format(self.space.name, #self.decisions)
+end
+
+function M.is_supernet(x) return getmetatable(x) == Supernet end
+
+return M

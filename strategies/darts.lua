@@ -1,0 +1,115 @@
+-- strategies/darts.lua: DARTS (Liu et al., "DARTS: Differentiable Architecture
+-- Search", ICLR 2019) on a space's supernet, driven step by step from Lua, with
+-- the heavy loop in the core (nas_darts_*: engine/torch/supernet.cpp).
+--
+--   local darts = require "strategies.darts"
+--   local r = darts.run{ space = require "spaces.cell", data = nas.data.fashion_mnist(), epochs = 1 }
+--   r.genotype            -- argmax per decision: build and train it as a normal net
+--   r.arch, r.probs       -- logits / softmax per decision name; r.history per epoch; r.seconds
+--
+-- DARTS is one-shot, not ask/tell: it returns one genotype. The training split
+-- is halved as in DARTS: one half trains the weights (SGD lr 0.025 cosine,
+-- momentum 0.9, weight decay 3e-4, batch 64, grad clip 5), the other the
+-- architecture logits (Adam lr 3e-4, betas 0.5/0.999, weight decay 1e-3),
+-- alternating one step each, first order.
+--
+-- Options (strict):
+--   space (required), data (required: a table with .train, as nas.data.* give),
+--   epochs (1), samples (all: training rows used, before halving), batch (64),
+--   seed (0), order (1; 2 = second order: not implemented yet),
+--   weights = {train options: lr, momentum, weight_decay, ...}, arch_lr, arch_beta1,
+--   arch_beta2, arch_weight_decay, device, memfmt,
+--   guard = nil | "sigmoid" | "early_stop": the collapse to skip connections
+--     (NB201's DARTS row: 54.30, every edge skip_connect) is a known failure:
+--     "sigmoid"    Fair DARTS (Chu et al., ECCV 2020): independent sigmoid weights
+--                  instead of the softmax, so candidates do not compete exclusively
+--                  (the supernet runs in NAS_MIX_SIGMOID mode);
+--     "early_stop" DARTS+ (Liang et al., 2019): stop the search at the end of the
+--                  epoch where the derived cell has >= max_skips (2) edges of value
+--                  `skip` ("skip_connect");
+--   max_skips (2), skip ("skip_connect"),
+--   progress = function(info) after every chunk (50) steps: {epoch, step, total_steps,
+--     loss, arch_loss, seconds}.
+local nas = require "nas"
+local util = require "nas.util"
+
+local M = {}
+
+local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
+               "arch_beta2", "arch_weight_decay", "device", "memfmt", "guard", "max_skips", "skip", "progress",
+               "chunk" }
+
+local function count(g, skip)
+  local n = 0
+  for _, v in pairs(g) do if v == skip then n = n + 1 end end
+  return n
+end
+
+function M.run(o)
+  util.check_options(o, keys, 1, "darts.run", 2)
+  if type(o) ~= "table" or not o.space then util.argerror(1, "darts.run", "field 'space' is required", 2) end
+  if type(o.data) ~= "table" or not o.data.train then
+    util.argerror(1, "darts.run", "field 'data' (a table with .train, from nas.data) is required", 2)
+  end
+  local order = o.order or 1
+  if order == 2 then
+    error("darts.run: second order (finite-difference) DARTS is not implemented yet; use order = 1", 2)
+  elseif order ~= 1 then
+    util.argerror(1, "darts.run", "order must be 1 or 2", 2)
+  end
+  local guard = o.guard
+  if guard ~= nil and guard ~= "sigmoid" and guard ~= "early_stop" then
+    util.argerror(1, "darts.run", "guard must be nil, \"sigmoid\" or \"early_stop\", got " .. tostring(guard), 2)
+  end
+  local epochs, batch, seed = o.epochs or 1, o.batch or 64, o.seed or 0
+  local max_skips, skip = o.max_skips or 2, o.skip or "skip_connect"
+  local chunk = o.chunk or 50
+
+  -- the two halves of the training split
+  local train = o.data.train
+  if o.samples then train = train:subset(math.min(o.samples, train:count()), seed) end
+  local wtrain, atrain = train:split(train:count() // 2, seed)
+
+  local t0 = os.clock()
+  local wall0 = os.time()
+  local sn = nas.supernet(o.space, { seed = seed, device = o.device, memfmt = o.memfmt })
+  sn:mode(guard == "sigmoid" and "sigmoid" or "softmax")
+  local weights = { epochs = epochs, batch = batch, seed = seed, lr = 0.025, momentum = 0.9,
+                    weight_decay = 3e-4, schedule = "cosine", grad_clip = 5 }
+  for k, v in pairs(o.weights or {}) do weights[k] = v end
+  local d, msg = sn:darts_begin(wtrain, atrain, {
+    weights = weights, arch_lr = o.arch_lr, arch_beta1 = o.arch_beta1, arch_beta2 = o.arch_beta2,
+    arch_weight_decay = o.arch_weight_decay, seed = seed })
+  if not d then error("darts.run: " .. tostring(msg), 2) end
+
+  local history, stopped = {}, nil
+  local p
+  repeat
+    p, msg = d:run(chunk)
+    if not p then
+      d:release()
+      return nil, msg
+    end
+    if o.progress then
+      o.progress{ epoch = p.epoch, step = p.step, total_steps = p.total_steps, loss = p.loss,
+                  arch_loss = p.arch_loss, seconds = p.seconds }
+    end
+    if p.epoch_done then
+      local g = sn:genotype()
+      local h = { epoch = p.epoch, loss = p.epoch_loss, accuracy = p.epoch_accuracy, arch_loss = p.arch_loss,
+                  genotype = g, skips = count(g, skip) }
+      history[#history + 1] = h
+      if guard == "early_stop" and h.skips >= max_skips and not p.done then
+        stopped = ("DARTS+ early stop after epoch %d: %d edges are %s"):format(p.epoch, h.skips, skip)
+        break
+      end
+    end
+  until p.done
+  d:release()
+  return {
+    genotype = sn:genotype(), arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
+    seconds = os.difftime(os.time(), wall0), cpu_seconds = os.clock() - t0, steps = p.step, supernet = sn,
+  }
+end
+
+return M

@@ -1,0 +1,197 @@
+-- busted --lua=lua5.4 tests/lua/supernet_spec.lua  (LUA_PATH/LUA_CPATH as in tests/CMakeLists.txt)
+-- Supernets from Lua: nas.supernet (lua/nas/supernet.lua), the model methods of
+-- engine/lua/lsupernet.c, spaces/cell.lua's supernet build, and strategies/darts.lua
+-- on a toy task. The mix modes themselves are checked against the branches in
+-- tests/c/test_torch_supernet.c.
+local nas = require "nas"
+local core = require "nas.core"
+
+local tmp = os.getenv("NAS_TEST_TMP") or "/tmp"
+
+local function err(f, ...)
+  local ok, msg = pcall(f, ...)
+  assert.is_false(ok)
+  return tostring(msg)
+end
+
+-- n 1x8x8 images, 4 classes: class c lights quadrant c (raw IDX).
+local function quadrants(n)
+  local base = ("%s/supernet_spec_%d"):format(tmp, os.time())
+  local img, lab = base .. "-images", base .. "-labels"
+  local f = assert(io.open(img, "wb"))
+  f:write(string.pack(">I4I4I4I4", 0x803, n, 8, 8))
+  local state = 4242
+  for s = 1, n do
+    local c, px = s % 4, {}
+    for y = 0, 7 do
+      for x = 0, 7 do
+        state = (state * 1103515245 + 12345) % 2147483648
+        local v = (state >> 16) % 90
+        if (y >= 4 and 2 or 0) + (x >= 4 and 1 or 0) == c then v = v + 140 end
+        px[#px + 1] = string.char(v)
+      end
+    end
+    f:write(table.concat(px))
+  end
+  f:close()
+  f = assert(io.open(lab, "wb"))
+  f:write(string.pack(">I4I4", 0x801, n))
+  for s = 1, n do f:write(string.char(s % 4)) end
+  f:close()
+  local d = assert(core.load_idx(img, lab))
+  os.remove(img)
+  os.remove(lab)
+  return d
+end
+
+-- One op decision "feat" in front of a linear classifier: "none" erases the
+-- input, "skip" keeps it, "pool" blurs it. A normal build asks c:choice.
+local function apply(net, v, x)
+  if v == "none" then return nil end
+  if v == "skip" then return x end
+  return net:avgpool{ input = x, k = 3, stride = 1, padding = 1 }
+end
+local toy = nas.space("toy", function(c)
+  local net = nas.net{ input = { 1, 8, 8 } }
+  local VALUES = { "none", "skip", "pool" }
+  local f
+  if c.supernet then
+    f = c:op("feat", VALUES, function(v) return apply(net, v, 0) end, net)
+  else
+    f = apply(net, c:choice("feat", VALUES), 0)
+  end
+  if f == nil then f = net:zero{ input = 0 } end
+  net:flatten{ input = f }
+  net:linear{ out = 4 }
+  return net
+end)
+
+describe("nas.supernet", function()
+  it("builds a supernet of a space's op decisions, one mixed node per decision use", function()
+    local sn = nas.supernet(toy, { seed = 1 })
+    assert.equal(1, #sn.decisions)
+    assert.same({ name = "feat", values = { "none", "skip", "pool" } }, sn.decisions[1])
+    assert.equal(1, sn._m:decisions())
+    assert.equal(3, sn._m:decision_size(1))
+    assert.equal("softmax", sn:mode())
+    local mixed = 0
+    for id = 1, sn.net:count() - 1 do
+      if sn.net:node(id).op == "mixed" then mixed = mixed + 1 end
+    end
+    assert.equal(1, mixed)
+    -- the logits are not weights
+    assert.equal(sn.net:params(), sn:params())
+    assert.matches("nas.Supernet%(toy, 1 decisions%)", tostring(sn))
+  end)
+
+  it("rejects non-op decisions unless fixed, naming the decision", function()
+    local depthy = nas.space("depthy", function(c)
+      local net = nas.net{ input = { 1, 8, 8 } }
+      for _ = 1, c:int("depth", 1, 3) do net:relu() end
+      c:op("act", { "skip", "pool" }, function(v) return apply(net, v, net:last()) end, net)
+      net:flatten(); net:linear{ out = 4 }
+      return net
+    end)
+    local msg = err(nas.supernet, depthy)
+    assert.matches("decision 'depth' %(c:int%) is not an op choice: supernets need a fixed topology", msg)
+    local sn = nas.supernet(depthy, { fixed = { depth = 2 } })
+    assert.equal(1, #sn.decisions)
+    assert.same({ depth = 2, act = "skip" }, (function()
+      sn:set_arch("act", { 1, 0 })
+      return sn:genotype()
+    end)())
+    assert.matches("unknown option", err(nas.supernet, toy, { nope = 1 }))
+    assert.matches("no op decisions", err(nas.supernet, nas.space("plain", function(c)
+      local net = nas.net{ input = { 4 } }
+      net:linear{ out = 2 }
+      return net
+    end)))
+  end)
+
+  it("derives the genotype by argmax; arch, set_arch and probs by name", function()
+    local sn = nas.supernet(toy, { seed = 2 })
+    local a = sn:arch()
+    assert.equal(3, #a.feat)
+    for _, v in ipairs(a.feat) do assert.is_true(math.abs(v) < 0.01) end
+    sn:set_arch("feat", { 0.5, -1, 2 })
+    assert.same({ feat = "pool" }, sn:genotype())
+    local p = sn:probs().feat
+    assert.is_true(p[3] > p[1] and p[1] > p[2])
+    assert.near(1, p[1] + p[2] + p[3], 1e-9)
+    sn:set_arch("feat", { 3, 0, 0 })
+    assert.same({ feat = "none" }, sn:genotype())
+    assert.matches("unknown decision 'x'", err(sn.set_arch, sn, "x", { 1, 2, 3 }))
+    assert.matches("3 candidates, got 2", err(sn.set_arch, sn, "feat", { 1, 2 }))
+    -- the derived genotype builds as a normal net
+    assert.is_true(nas.is_net(toy:build(sn:genotype())))
+  end)
+
+  it("shares weights between the supernet and its subnets", function()
+    local d = quadrants(128)
+    local sn = nas.supernet(toy, { seed = 3 })
+    sn:subnet({ feat = "skip" })
+    assert.equal("path", sn:mode())
+    local before = sn:predict(d, 0, 8)
+    sn:mode("softmax")
+    assert.is_truthy(sn:train(d, { steps = 4, batch = 32, lr = 0.1 }))
+    sn:subnet({ feat = "skip" })
+    local after = sn:predict(d, 0, 8)
+    local diff = 0
+    for i = 1, #before do
+      for j = 1, #before[i] do diff = math.max(diff, math.abs(before[i][j] - after[i][j])) end
+    end
+    assert.is_true(diff > 1e-6)
+    assert.matches("decision 'feat' = \"max\" is not one of", err(sn.subnet, sn, { feat = "max" }))
+    assert.matches("'feat' = nil is missing", err(sn.subnet, sn, {}))
+    -- BN recalibration runs on any model (here: no BN) and checks its options
+    assert.is_true(sn._m:recalibrate_bn(d, { batches = 2, batch = 16 }))
+    assert.matches("batch must be >= 2", err(sn._m.recalibrate_bn, sn._m, d, { batch = 1 }))
+  end)
+
+  it("builds the cell space's supernet; normal builds are unchanged", function()
+    local cell = require "spaces.cell"
+    local sn = nas.supernet(cell, { seed = 1 })
+    assert.equal(6, #sn.decisions)
+    assert.equal("edge_1_0", sn.decisions[1].name)
+    assert.same(cell.OPS, sn.decisions[6].values)
+    local g = sn:genotype()
+    local net = assert(cell:build(g))
+    assert.equal(6, #cell:decisions(g))
+    -- path mode on g runs; genotype keys of the normal space are untouched
+    sn:subnet(g)
+    assert.equal("path", sn:mode())
+    assert.is_true(net:params() < sn:params())
+  end)
+end)
+
+describe("strategies.darts", function()
+  local darts = require "strategies.darts"
+  local d = quadrants(320)
+
+  it("moves the logits toward the better op on a toy task", function()
+    local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 3, batch = 32, arch_lr = 0.05,
+                                seed = 1 })
+    assert.same({ feat = "skip" }, r.genotype)
+    assert.is_true(r.arch.feat[2] > r.arch.feat[1] + 0.1)
+    assert.equal(3, #r.history)
+    assert.equal("softmax", r.supernet:mode())
+    assert.is_nil(r.stopped)
+  end)
+
+  it("guards against skip collapse: DARTS+ early stop and Fair DARTS sigmoid", function()
+    local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 3, batch = 32, arch_lr = 0.05,
+                                guard = "early_stop", skip = "skip", max_skips = 1 })
+    assert.is_true(#r.history < 3)
+    assert.equal("skip", r.genotype.feat)
+    assert.matches("DARTS%+ early stop after epoch %d: 1 edges are skip", r.stopped)
+    r = assert(darts.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, guard = "sigmoid" })
+    assert.equal("sigmoid", r.supernet:mode())
+  end)
+
+  it("checks its options", function()
+    assert.matches("second order", err(darts.run, { space = toy, data = { train = d }, order = 2 }))
+    assert.matches("guard must be", err(darts.run, { space = toy, data = { train = d }, guard = "x" }))
+    assert.matches("unknown option", err(darts.run, { space = toy, data = { train = d }, nope = 1 }))
+    assert.matches("'data'", err(darts.run, { space = toy }))
+  end)
+end)
