@@ -191,10 +191,9 @@ static int read_id(lua_State *L, int idx, int *out) {
   return 1;
 }
 
-static int g_add_spec(lua_State *L) {
-  nas_graph *g = lnas_check_graph(L, 1);
-  const char *opname = luaL_checkstring(L, 2);
-  const char *fname = luaL_optstring(L, 4, opname);
+/* Adds the node described by the spec table at index 3 (see g_add_spec);
+ * pushes the id, or nil and a message; returns the number of values pushed. */
+static int add_spec_impl(lua_State *L, nas_graph *g, const char *opname, const char *fname) {
   int op = nas_op_lookup(opname);
   int inputs[NAS_MAX_INPUTS];
   nas_attr attrs[MAX_ATTRS];
@@ -261,6 +260,40 @@ static int g_add_spec(lua_State *L) {
     return 2;
   }
   lua_pushinteger(L, id);
+  return 1;
+}
+
+static int g_add_spec(lua_State *L) {
+  nas_graph *g = lnas_check_graph(L, 1);
+  const char *opname = luaL_checkstring(L, 2);
+  const char *fname = luaL_optstring(L, 4, opname);
+  lua_settop(L, 3);
+  return add_spec_impl(L, g, opname, fname);
+}
+
+/* net:conv{...}: the op methods of a Lua net (a table holding its graph in
+ * field _g), as C closures over the op name. A bad node raises an error whose
+ * position is the caller's line: luaL_error reports level 1, the Lua code
+ * that called this C function. */
+static int net_op(lua_State *L) {
+  const char *opname = lua_tostring(L, lua_upvalueindex(1));
+  if (lua_type(L, 1) != LUA_TTABLE || lua_getfield(L, 1, "_g") != LUA_TUSERDATA)
+    return luaL_error(L, "bad argument #1 to '%s' (net expected: call it as net:%s{...})", opname, opname);
+  nas_graph *g = lnas_check_graph(L, -1);
+  lua_pop(L, 1);
+  lua_settop(L, 2);
+  lua_pushnil(L); /* spec must sit at index 3 for add_spec_impl */
+  lua_rotate(L, 2, 1);
+  if (add_spec_impl(L, g, opname, opname) == 2) return luaL_error(L, "%s", lua_tostring(L, -1));
+  return 1;
+}
+
+/* core.op_method(name) -> the C closure used as net:<name>{...} */
+static int l_op_method(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (nas_op_lookup(name) <= 0) return luaL_argerror(L, 1, "unknown op");
+  lua_settop(L, 1);
+  lua_pushcclosure(L, net_op, 1);
   return 1;
 }
 
@@ -470,7 +503,8 @@ static const luaL_Reg graph_meta[] = {
 };
 
 static const luaL_Reg graph_funcs[] = {
-  {"graph_new", l_graph_new}, {"graph_from_table", l_graph_from_table}, {NULL, NULL}
+  {"graph_new", l_graph_new}, {"graph_from_table", l_graph_from_table}, {"op_method", l_op_method},
+  {NULL, NULL}
 };
 
 int lnas_open_graph(lua_State *L) {

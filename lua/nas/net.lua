@@ -60,26 +60,13 @@ function M.is_net(x)
   return getmetatable(x) == Net
 end
 
--- One method per op: the graph binding reads the user's spec table directly
--- (attributes, `input`, `inputs`, or a list for merge ops) and returns every
--- problem as a message, raised here at the caller's line.
-local add_spec = getmetatable(core.graph_new{1}).__index.add_spec
-
-local function op_method(name)
-  return function(self, spec)
-    if getmetatable(self) ~= Net then
-      util.argerror(1, name, "net expected (call it as net:" .. name .. "{...})", 2)
-    end
-    local id, msg = add_spec(self._g, name, spec)
-    if id then return id end
-    error(msg, 2)
-  end
-end
-
+-- One method per op: C closures (core.op_method) that read the user's spec
+-- (attributes, `input`, `inputs`, or a list for merge ops) and raise any
+-- problem at the caller's line, naming the node, the op and the rule.
 M.ops = {}
 for _, op in ipairs(core.ops()) do
   M.ops[#M.ops + 1] = op.name
-  Net[op.name] = op_method(op.name)
+  Net[op.name] = core.op_method(op.name)
 end
 
 -- Adds a node by op name: net:op("conv", {out = 8, k = 3}).
