@@ -2,6 +2,7 @@
 --
 --   nasrun bench/proxies.lua [--n 50] [--minutes 0] [--epochs 1] [--fraction 0.2] [--batch 64]
 --                            [--seed 1] [--threads 0] [--cache runs/proxies_fmnist.json] [--report 0]
+--                            [--offset 0] [--compare other_cache.json] [--time 0]
 --
 -- Samples cells of spaces/cell.lua (defaults: C = 8, N = 1, 1x28x28): cell i is
 -- space:sample(nas.rng(seed, i)), so a larger --n extends the same list. Each
@@ -13,7 +14,12 @@
 -- Results go to the cache file after every cell (JSON, keyed by recipe and
 -- architecture), so a run can be stopped and resumed or extended. --minutes
 -- stops sampling new cells after that much wall time (0 = no limit); --report 1
--- trains nothing and reports on the cells of 1..n already in the cache.
+-- trains nothing and reports on the cells of 1..n already in the cache. --offset k
+-- trains (and initialises) cell i with seed i + k instead of i; --compare names the
+-- cache of a run with another offset: the report then adds the test-retest rho of
+-- validation accuracy between the two seeds over the cells both have (a ceiling for
+-- any proxy's rho against this noisy ground truth). --time k only times each proxy
+-- on cells 1..k (model built once, median of 3 calls per cell; batch --batch) and exits.
 --
 -- Prints Spearman's rho of each proxy against validation accuracy over the
 -- cells done, next to the published rho (Abdelfattah et al. 2021, NAS-Bench-201
@@ -25,7 +31,7 @@ local space = require "spaces.cell"
 local json = require("nas.store").json
 
 local opts = { n = 50, minutes = 0, epochs = 1, fraction = 0.2, batch = 64, seed = 1, threads = 0,
-               cache = "runs/proxies_fmnist.json", report = 0 }
+               cache = "runs/proxies_fmnist.json", report = 0, offset = 0, compare = "", time = 0 }
 do
   local i = 1
   while arg and arg[i] do
@@ -46,6 +52,38 @@ local published_note = { naswot = "-", flops = "-", params = "NB201 CIFAR-100 (A
 local now = require("system").gettime
 local recipe = { epochs = math.tointeger(opts.epochs), fraction = opts.fraction, batch = 128 }
 local key = ("fmnist C8N1 e%d f%g pb%d s%d"):format(recipe.epochs, recipe.fraction, opts.batch, opts.seed)
+if opts.offset ~= 0 then key = key .. (" o%d"):format(opts.offset) end
+
+if opts.time > 0 then
+  local core = require "nas.core"
+  local data = nas.data.fashion_mnist{ valid = 5000, seed = 1 }
+  local view = data.train:subset(math.tointeger(opts.batch), math.tointeger(opts.seed))
+  local med = require("nas.proxies").names
+  local per = {}
+  for i = 1, math.tointeger(opts.time) do
+    local net = space:build(space:sample(nas.rng(opts.seed, i)))
+    local m = core.model_new(net:graph(), { seed = i })
+    for _, name in ipairs(med) do
+      local t = {}
+      for r = 1, 3 do
+        local t0 = now()
+        core.proxy(m, name, view, 0, math.tointeger(opts.batch))
+        t[r] = now() - t0
+      end
+      table.sort(t)
+      per[name] = per[name] or {}
+      table.insert(per[name], t[2])
+    end
+    m:release()
+  end
+  print(("proxy times, %d cells of spaces/cell.lua (C = 8, N = 1), batch %d Fashion-MNIST, %d thread(s): "
+    .. "median over cells of the median of 3 calls, and the slowest cell"):format(opts.time, opts.batch, nas.threads()))
+  for _, name in ipairs(med) do
+    table.sort(per[name])
+    print(("  %-10s median %.3f s   max %.3f s"):format(name, per[name][(#per[name] + 1) // 2], per[name][#per[name]]))
+  end
+  os.exit(0)
+end
 
 -- ---- the cache ----------------------------------------------------------------
 local cache = { version = 1, runs = {} }
@@ -89,14 +127,14 @@ for i = 1, math.tointeger(opts.n) do
     r = { i = i, params = net:params(), flops = net:flops(), proxy = {}, fail = {}, time = {} }
     for _, name in ipairs(names) do
       local t0 = now()
-      local s, why = nas.proxy(net, batch, name, { seed = i })
+      local s, why = nas.proxy(net, batch, name, { seed = i + opts.offset })
       r.time[name] = now() - t0
       if s then r.proxy[name] = s else r.fail[name] = why end
     end
-    local model = nas.model(net, { seed = i })
+    local model = nas.model(net, { seed = i + opts.offset })
     local t0 = now()
     local hist, msg = model:train(data.train, { epochs = recipe.epochs, fraction = recipe.fraction,
-                                                batch = recipe.batch, seed = i })
+                                                batch = recipe.batch, seed = i + opts.offset })
     if hist then
       r.accuracy = model:evaluate(data.valid).accuracy
       r.train_s = now() - t0
@@ -114,6 +152,7 @@ for i = 1, math.tointeger(opts.n) do
     io.stdout:flush()
   end
   if r and r.accuracy then
+    r.arch = arch
     cells[#cells + 1] = r
     for name, t in pairs(r.time or {}) do
       ptime[name] = (ptime[name] or 0) + t
@@ -178,5 +217,30 @@ for _, name in ipairs(names) do
     published[name] and ("%.2f"):format(published[name]) or "-", bad,
     (ptime[name] or 0) / math.max(1, pcount[name] or 0),
     published_note[name] or "NB201 CIFAR-10 (Abdelfattah et al. 2021)"))
+end
+if opts.compare ~= "" then
+  local f = assert(io.open(opts.compare, "rb"))
+  local other = json.decode(f:read("a"))
+  f:close()
+  local a, b, both = {}, {}, {}
+  for _, r in ipairs(cells) do
+    for _, set in pairs(other.runs or {}) do
+      local o = set[r.arch]
+      if o and o.accuracy then
+        a[#a + 1], b[#b + 1], both[#both + 1] = r.accuracy, o.accuracy, r
+        break
+      end
+    end
+  end
+  print(("test-retest: rho %.3f of validation accuracy between the two training seeds over %d cells"):format(
+    spearman(a, b), #a))
+  local mean = {}
+  for i = 1, #a do mean[i] = (a[i] + b[i]) / 2 end
+  print(("on those %d cells: rho against this run's accuracy / the other seed's / the mean of both"):format(#a))
+  for _, name in ipairs(names) do
+    local v = {}
+    for i, r in ipairs(both) do v[i] = r.proxy[name] end
+    print(("  %-10s %6.3f %6.3f %6.3f"):format(name, spearman(v, a), spearman(v, b), spearman(v, mean)))
+  end
 end
 print(("wall %.1f s this run (training %.1f s)"):format(now() - t_start, train_total))
