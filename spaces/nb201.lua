@@ -3,6 +3,7 @@
 --   local space = require "spaces.nb201"          -- C = 16, N = 5, 3x32x32, 10 classes (NB201's network)
 --   local g = space:sample(nas.rng(1))            -- { edge_1_0 = "nor_conv_3x3", ... }
 --   space.arch_string(g); space.from_arch_string(s); space.code(g) -- 0..15624; space.genotype(code)
+--   space:int_key(g)                              -- the code as the strategies' de-dup key
 --   local net = space:build(g)                    -- the real trainable net, built by spaces/cell.lua
 --
 -- The same six decisions, values and genotypes as spaces/cell.lua (a genotype of
@@ -77,11 +78,20 @@ local function repair(g, rng, v)
   return v
 end
 
+-- sample and mutate run once per query of a benchmark loop: the rng's int is
+-- fetched once, the values live in locals, and the genotype is one constructor.
+local RngMT = getmetatable(nas.rng(0))
+
 function M:sample(rng)
-  check_rng(rng, "sample")
-  local v = {}
-  for k = 1, 6 do v[k] = OPS[rng:int(1, NOPS)] end
-  return make(v)
+  if getmetatable(rng) ~= RngMT then check_rng(rng, "sample") end
+  local int = rng.int
+  local a = OPS[int(rng, 1, NOPS)]
+  local b = OPS[int(rng, 1, NOPS)]
+  local c = OPS[int(rng, 1, NOPS)]
+  local d = OPS[int(rng, 1, NOPS)]
+  local e = OPS[int(rng, 1, NOPS)]
+  local f = OPS[int(rng, 1, NOPS)]
+  return { edge_1_0 = a, edge_2_0 = b, edge_2_1 = c, edge_3_0 = d, edge_3_1 = e, edge_3_2 = f }
 end
 
 local function other_value(v, rng)
@@ -91,27 +101,45 @@ local function other_value(v, rng)
   return OPS[j]
 end
 
+local V = {} -- mutate's six values (scratch)
+
 function M:mutate(g, rng, rate)
   if type(g) ~= "table" then error("bad argument #1 to 'mutate' (genotype (a table) expected)", 2) end
-  check_rng(rng, "mutate")
-  if rate ~= nil and (type(rate) ~= "number" or rate < 0 or rate > 1) then
-    error("bad argument #4 to 'mutate' (rate must be a number in [0, 1])", 2)
-  end
-  local v = repair(g, rng, {})
-  local changed = false
-  if rate then
+  if getmetatable(rng) ~= RngMT then check_rng(rng, "mutate") end
+  if rate ~= nil then
+    if type(rate) ~= "number" or rate < 0 or rate > 1 then
+      error("bad argument #4 to 'mutate' (rate must be a number in [0, 1])", 2)
+    end
+    local v = repair(g, rng, {})
+    local changed = false
     for k = 1, 6 do
       if rng:uniform() < rate then
         v[k] = other_value(v[k], rng)
         changed = true
       end
     end
+    if not changed then
+      local k = rng:int(1, 6)
+      v[k] = other_value(v[k], rng)
+    end
+    return make(v)
   end
-  if not changed then
-    local k = rng:int(1, 6)
-    v[k] = other_value(v[k], rng)
+  -- One edge, uniformly, to one of the other ops (invalid values first drawn afresh, in decision order).
+  local int = rng.int
+  local a, b, c, d, e, f = g.edge_1_0, g.edge_2_0, g.edge_2_1, g.edge_3_0, g.edge_3_1, g.edge_3_2
+  if not (DIGIT[a] and DIGIT[b] and DIGIT[c] and DIGIT[d] and DIGIT[e] and DIGIT[f]) then
+    local v = repair(g, rng, V)
+    a, b, c, d, e, f = v[1], v[2], v[3], v[4], v[5], v[6]
   end
-  return make(v)
+  local k = int(rng, 1, 6)
+  local j = int(rng, 1, NOPS - 1)
+  if k == 1 then if j >= DIGIT[a] then j = j + 1 end a = OPS[j]
+  elseif k == 2 then if j >= DIGIT[b] then j = j + 1 end b = OPS[j]
+  elseif k == 3 then if j >= DIGIT[c] then j = j + 1 end c = OPS[j]
+  elseif k == 4 then if j >= DIGIT[d] then j = j + 1 end d = OPS[j]
+  elseif k == 5 then if j >= DIGIT[e] then j = j + 1 end e = OPS[j]
+  else if j >= DIGIT[f] then j = j + 1 end f = OPS[j] end
+  return { edge_1_0 = a, edge_2_0 = b, edge_2_1 = c, edge_3_0 = d, edge_3_1 = e, edge_3_2 = f }
 end
 
 function M:crossover(a, b, rng)
@@ -152,6 +180,13 @@ function M:neighbours(g)
     base[k] = keep
   end
   return out
+end
+
+-- The de-duplication key hook of nas.space.key_function: the cell code (0..15624), nil for a
+-- genotype that is not a cell.
+local code_of = bench.nb201_code
+function M:int_key(g)
+  return (code_of(g))
 end
 
 function M:canonical(g)

@@ -21,7 +21,8 @@
 -- never picked as parents. A child that repeats a told or pending genotype is
 -- re-mutated a few times.
 local util = require "nas.util"
-local key = require("nas.space").genotype_key
+local spacemod = require "nas.space"
+local key, key_function = spacemod.genotype_key, spacemod.key_function
 
 local S = { name = "evolution" }
 S.__index = S
@@ -49,25 +50,32 @@ local function check(opts)
   return o
 end
 
+-- The de-dup key: nas.space.key_function(space) once the space is known (the first
+-- ask), the generic genotype key before (tells replayed by a resume come first).
+-- _ag/_ak: the last asked genotype and its key, so that its tell does not key it again.
 function S.new(opts)
   local o = check(opts)
-  return setmetatable({ opts = o, history = {}, seen = {}, pending = {}, npending = 0, best = nil }, S)
-end
-
-local function scored(t)
-  return t.status == "ok" and type(t.score) == "number" and t.score == t.score
+  return setmetatable({ opts = o, history = {}, seen = {}, pending = {}, npending = 0, best = nil,
+                        _key = key, _space = nil, _ag = nil, _ak = nil, _parents = {}, _np = 0 }, S)
 end
 
 function S:tell(trial)
-  local m = { id = trial.id, genotype = trial.genotype, score = scored(trial) and trial.score or nil }
-  self.history[#self.history + 1] = m
-  local k = key(trial.genotype)
+  local g = trial.genotype
+  local sc = trial.score
+  if not (trial.status == "ok" and type(sc) == "number" and sc == sc) then sc = nil end
+  local m = { id = trial.id, genotype = g, score = sc }
+  local h = self.history
+  h[#h + 1] = m
+  local k
+  if g == self._ag then k = self._ak else k = self._key(g) end
   self.seen[k] = true
-  if (self.pending[k] or 0) > 0 then
-    self.pending[k] = self.pending[k] - 1
+  local pending = self.pending
+  local c = pending[k]
+  if c then
+    if c > 1 then pending[k] = c - 1 else pending[k] = nil end
     self.npending = self.npending - 1
   end
-  if m.score and (not self.best or m.score > self.best.score) then self.best = m end
+  if sc and (not self.best or sc > self.best.score) then self.best = m end
 end
 
 -- The living population: the last `population` told trials (+ the elite).
@@ -85,72 +93,100 @@ function S:population()
   return pop
 end
 
--- The best of k distinct members drawn at random: the draws of rng:sample(#members, k),
--- without its tables (this runs on every ask).
-local swap = {}
-local function tournament(members, k, rng)
-  local n = #members
-  if k > n then k = n end
-  local best
-  for i = 1, k do
-    local j = rng:int(i, n)
-    local a, b = swap[i] or i, swap[j] or j
-    swap[i], swap[j] = b, a
-    local m = members[b]
-    if not best or m.score > best.score then best = m end
+-- The scored members of the population (+ the elite) into self._parents; returns their count.
+local function parents_of(self)
+  local o, h, parents = self.opts, self.history, self._parents
+  local nh, np = #h, 0
+  if nh + self.npending >= o.population then
+    local elite = o.elitism and self.best
+    local lo = nh - o.population + 1
+    if lo < 1 then lo = 1 end
+    for i = lo, nh do
+      local m = h[i]
+      if m == elite then elite = nil end
+      if m.score then
+        np = np + 1
+        parents[np] = m
+      end
+    end
+    if elite then
+      np = np + 1
+      parents[np] = elite
+    end
   end
-  for i = 1, k do swap[i] = nil end
-  for i = k + 1, n do swap[i] = nil end
+  for i = np + 1, self._np do parents[i] = nil end
+  self._np = np
+  return np
+end
+
+-- The best of k distinct members of members[1..n] drawn at random (a partial
+-- Fisher-Yates shuffle, done in place: members is scratch). The k positions come
+-- from one draw in 0 .. n(n-1)..(n-k+1) - 1, read as mixed-radix digits (uniform
+-- over ordered k-tuples of distinct members, as k draws would be; one rng call).
+local function tournament(members, n, k, rng)
+  if k > n then k = n end
+  local total = 1
+  for i = 1, k do total = total * (n - i + 1) end
+  local x = total <= 0x7fffffff and rng:int(0, total - 1)
+  local best, bs
+  for i = 1, k do
+    local span, j = n - i + 1
+    if x then
+      j = i + x % span
+      x = x // span
+    else
+      j = rng:int(i, n)
+    end
+    local m = members[j]
+    members[i], members[j] = m, members[i]
+    if not best or m.score > bs then best, bs = m, m.score end
+  end
   return best
 end
 
-function S:_remember(g, k)
-  k = k or key(g)
-  self.pending[k] = (self.pending[k] or 0) + 1
-  self.npending = self.npending + 1
-  return g
-end
-
--- Whether g is neither told nor pending; returns that and g's key.
-function S:_fresh(g)
-  local k = key(g)
-  return not self.seen[k] and (self.pending[k] or 0) == 0, k
+-- The key function for space; switching to it re-keys the trials told so far.
+local function use_space(self, space)
+  self._space = space
+  local kf = key_function(space)
+  if kf == self._key then return end
+  if self.npending > 0 then return end -- keys of pending asks are in the old form: keep it
+  self._key, self._ag, self._ak = kf, nil, nil
+  local seen = {}
+  for _, m in ipairs(self.history) do seen[kf(m.genotype)] = true end
+  self.seen = seen
 end
 
 function S:ask(space, rng)
-  local o = self.opts
-  local parents = {}
-  local h = self.history
-  if #h + self.npending >= o.population then -- the scored members of the population
-    local elite = o.elitism and self.best
-    for i = math.max(1, #h - o.population + 1), #h do
-      local m = h[i]
-      if m == elite then elite = nil end
-      if m.score then parents[#parents + 1] = m end
-    end
-    if elite then parents[#parents + 1] = elite end
-  end
-  if #parents == 0 then -- warm-up (or nothing has worked yet): random samples
-    local g, fresh, k
+  if space ~= self._space then use_space(self, space) end
+  local o, kf, seen, pending = self.opts, self._key, self.seen, self.pending
+  local np = parents_of(self)
+  local g, k
+  if np == 0 then -- warm-up (or nothing has worked yet): random samples
     for _ = 1, REDRAWS do
       g = space:sample(rng)
-      fresh, k = self:_fresh(g)
-      if fresh then break end
+      k = kf(g)
+      if not seen[k] and not pending[k] then break end
     end
-    return self:_remember(g, k)
+  else
+    local parents = self._parents
+    local a = tournament(parents, np, o.sample, rng)
+    local b
+    if o.crossover > 0 and rng:uniform() < o.crossover then
+      b = tournament(parents, parents_of(self), o.sample, rng)
+    end
+    local rate = o.mutation_rate
+    for _ = 1, REDRAWS do
+      local base = a.genotype
+      if b then base = space:crossover(a.genotype, b.genotype, rng) end
+      g = space:mutate(base, rng, rate)
+      k = kf(g)
+      if not seen[k] and not pending[k] then break end
+    end
   end
-  local a = tournament(parents, o.sample, rng)
-  local b
-  if o.crossover > 0 and rng:uniform() < o.crossover then b = tournament(parents, o.sample, rng) end
-  local child, fresh, k
-  for _ = 1, REDRAWS do
-    local base = a.genotype
-    if b then base = space:crossover(a.genotype, b.genotype, rng) end
-    child = space:mutate(base, rng, o.mutation_rate)
-    fresh, k = self:_fresh(child)
-    if fresh then break end
-  end
-  return self:_remember(child, k)
+  pending[k] = (pending[k] or 0) + 1
+  self.npending = self.npending + 1
+  self._ag, self._ak = g, k
+  return g
 end
 
 function S:state_summary()

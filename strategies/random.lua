@@ -6,33 +6,62 @@
 -- re-drawn (a few times) so that small spaces are not sampled twice needlessly.
 -- No options.
 local util = require "nas.util"
-local key = require("nas.space").genotype_key
+local spacemod = require "nas.space"
+local key, key_function = spacemod.genotype_key, spacemod.key_function
 
 local S = { name = "random" }
 S.__index = S
 
 local REDRAWS = 8
 
+-- The de-dup key: nas.space.key_function(space) from the first ask on, the generic
+-- genotype key before (tells replayed by a resume come first; their genotypes are
+-- kept until then to be re-keyed). _ag/_ak: the last asked genotype and its key.
 function S.new(opts)
   util.check_options(opts, {}, 1, "random.new", 2)
-  return setmetatable({ seen = {}, told = 0, best = nil }, S)
+  return setmetatable({ seen = {}, told = 0, best = nil, _key = key, _space = nil, _early = {},
+                        _ag = nil, _ak = nil }, S)
+end
+
+local function use_space(self, space)
+  self._space = space
+  if not self._early then return end -- the key function is chosen once, at the first ask
+  local kf = key_function(space)
+  if kf ~= self._key then
+    self._key = kf
+    local seen = {}
+    for _, g in ipairs(self._early) do seen[kf(g)] = true end
+    self.seen = seen
+  end
+  self._early = nil
 end
 
 function S:ask(space, rng)
-  local g
+  if space ~= self._space then use_space(self, space) end
+  local kf, seen = self._key, self.seen
+  local g, k
   for _ = 1, REDRAWS do
     g = space:sample(rng)
-    if not self.seen[key(g)] then break end
+    k = kf(g)
+    if not seen[k] then break end
   end
-  self.seen[key(g)] = true
+  seen[k] = true
+  self._ag, self._ak = g, k
   return g
 end
 
 function S:tell(trial)
   self.told = self.told + 1
-  self.seen[key(trial.genotype)] = true
-  if trial.status == "ok" and type(trial.score) == "number" and (not self.best or trial.score > self.best.score) then
-    self.best = { id = trial.id, score = trial.score }
+  local g = trial.genotype
+  if g == self._ag then
+    self.seen[self._ak] = true
+  else
+    self.seen[self._key(g)] = true
+    if self._early then self._early[#self._early + 1] = g end
+  end
+  local sc = trial.score
+  if trial.status == "ok" and type(sc) == "number" and (not self.best or sc > self.best.score) then
+    self.best = { id = trial.id, score = sc }
   end
 end
 

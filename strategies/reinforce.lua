@@ -40,7 +40,7 @@
 -- Its uniforms come from ask's rng and its weights from `seed`, so it replays.
 --
 -- Options:
---   lr          (0.01; lstm: 3.5e-4) Adam learning rate
+--   lr          (0.01; lstm: 0.005) Adam learning rate (lstm: see docs/nb201.md)
 --   momentum    (0.9)   EMA momentum of the baseline (NB201: 0.9)
 --   bins        (16)    categories for a float or a wide int decision
 --   unique      (false) true: re-draw (up to 8 times) a genotype already told or pending
@@ -71,7 +71,7 @@ function S.new(opts)
     if not (ok and type(core) == "table" and core.controller_new) then
       bad("controller 'lstm' is not available yet (this nasrun has no nas.core.controller_new)")
     end
-    o.lr = o.lr or 3.5e-4
+    o.lr = o.lr or 0.005 -- ENAS's 3.5e-4 learns too slowly for a few hundred trials (docs/nb201.md)
   elseif o.controller == "categorical" then
     for k in pairs(LSTM_KEYS) do
       if o[k] ~= nil then bad(("option '%s' is for controller = \"lstm\""):format(k)) end

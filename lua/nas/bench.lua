@@ -39,7 +39,10 @@ M.OPS, M.EDGES, M.NCELLS = OPS, EDGES, 5 ^ 6 // 1
 
 -- Cell code 0..15624 of a genotype, or nil, reason.
 local function code_of(g)
-  local c = 0
+  local a, b, c, d, e, f = DIGIT[g.edge_1_0], DIGIT[g.edge_2_0], DIGIT[g.edge_2_1], DIGIT[g.edge_3_0],
+                           DIGIT[g.edge_3_1], DIGIT[g.edge_3_2]
+  if a and b and c and d and e and f then return ((((a * 5 + b) * 5 + c) * 5 + d) * 5 + e) * 5 + f end
+  c = 0
   for k = 1, 6 do
     local d = DIGIT[g[EDGES[k]]]
     if not d then

@@ -43,22 +43,40 @@ local function key_int(v, n)
         :format(n, math.type(v) or type(v)), 3)
 end
 
-local function new(seed, ...)
-  if seed == nil then seed = 0 end
-  local z = math.type(seed) == "integer" and seed or key_int(seed, 1)
-  -- Extra keys (e.g. a trial id) select independent streams of the same seed.
-  for i = 1, select("#", ...) do
-    local _, h = splitmix(z)
-    local v = select(i, ...)
-    z = h ~ (math.type(v) == "integer" and v or key_int(v, i + 1))
-  end
-  local s1, s2, s3, s4
-  z, s1 = splitmix(z)
-  z, s2 = splitmix(z)
-  z, s3 = splitmix(z)
-  z, s4 = splitmix(z)
+-- Seeding, with splitmix64 written out (this runs once per trial): z is the
+-- splitmix state; each extra key k replaces z by splitmix-output(z) ~ k; then
+-- four splitmix steps give the xoshiro state.
+local G, M1, M2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9, 0x94d049bb133111eb
+local mtype = math.type
+
+local function seeded(z)
+  local x
+  z = z + G; x = z; x = (x ~ (x >> 30)) * M1; x = (x ~ (x >> 27)) * M2; local s1 = x ~ (x >> 31)
+  z = z + G; x = z; x = (x ~ (x >> 30)) * M1; x = (x ~ (x >> 27)) * M2; local s2 = x ~ (x >> 31)
+  z = z + G; x = z; x = (x ~ (x >> 30)) * M1; x = (x ~ (x >> 27)) * M2; local s3 = x ~ (x >> 31)
+  z = z + G; x = z; x = (x ~ (x >> 30)) * M1; x = (x ~ (x >> 27)) * M2; local s4 = x ~ (x >> 31)
   if s1 == 0 and s2 == 0 and s3 == 0 and s4 == 0 then s1 = 1 end
   return setmetatable({ s1, s2, s3, s4 }, Rng)
+end
+
+local function new(seed, ...)
+  if seed == nil then seed = 0 end
+  local z = mtype(seed) == "integer" and seed or key_int(seed, 1)
+  local n = select("#", ...)
+  if n == 1 then -- nas.rng(seed, trial id): the common case, no loop
+    local v = ...
+    if mtype(v) ~= "integer" then v = key_int(v, 2) end
+    local x = z + G
+    x = (x ~ (x >> 30)) * M1; x = (x ~ (x >> 27)) * M2
+    return seeded((x ~ (x >> 31)) ~ v)
+  end
+  -- Extra keys (e.g. a trial id) select independent streams of the same seed.
+  for i = 1, n do
+    local _, h = splitmix(z)
+    local v = select(i, ...)
+    z = h ~ (mtype(v) == "integer" and v or key_int(v, i + 1))
+  end
+  return seeded(z)
 end
 
 local function check(self, fname)
@@ -95,21 +113,35 @@ local function bits_of(r)
   return bits
 end
 local SMALL_BITS = {}
-for r = 1, 255 do SMALL_BITS[r] = bits_of(r) end
-local ult, mtype = math.ult, math.type
+for r = 1, 4095 do SMALL_BITS[r] = bits_of(r) end
 
 -- An integer in [lo, hi] (both inclusive), without modulo bias.
-function Rng:int(lo, hi)
-  if getmetatable(self) ~= Rng then check(self, "int") end
+local function int_slow(self, lo, hi)
+  if getmetatable(self) ~= Rng then error("bad argument #1 to 'int' (rng expected; call it as rng:int(...))", 3) end
   if mtype(lo) ~= "integer" or mtype(hi) ~= "integer" then
     lo, hi = math.tointeger(lo), math.tointeger(hi)
-    if not lo or not hi then error("bad argument to 'int' (integers lo, hi expected)", 2) end
+    if not lo or not hi then error("bad argument to 'int' (integers lo, hi expected)", 3) end
   end
-  if hi < lo then error(("bad argument to 'int' (empty range %d..%d)"):format(lo, hi), 2) end
-  local range = hi - lo -- number of values - 1 (as an unsigned 64-bit integer)
-  if range == 0 then return lo end
+  if hi < lo then error(("bad argument to 'int' (empty range %d..%d)"):format(lo, hi), 3) end
+  return lo, hi
+end
+
+local MAXI = math.maxinteger
+
+function Rng:int(lo, hi)
+  -- Integer ranges of 1..4095 (what searches draw) pass these tests without a C call: the
+  -- table hit, and range + maxinteger wraps below 0 only for an integer range >= 1 (a float
+  -- range, e.g. from int(1.0, 5), stays positive). The rest is checked in int_slow.
+  local range = hi - lo -- values - 1 (unsigned 64-bit); non-numbers raise Lua's arithmetic error
+  local bits = SMALL_BITS[range]
+  if not bits or range + MAXI >= 0 or getmetatable(self) ~= Rng then
+    lo, hi = int_slow(self, lo, hi)
+    range = hi - lo
+    if range == 0 then return lo end
+    bits = SMALL_BITS[range] or bits_of(range)
+  end
   -- Take the top `bits` bits of the next output, reject above range (Rng:next, inlined).
-  local shift = 64 - (SMALL_BITS[range] or bits_of(range))
+  local shift = 64 - bits
   local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
   while true do
     local r = s1 * 5
@@ -121,7 +153,8 @@ function Rng:int(lo, hi)
     s0 = s0 ~ s3
     s2 = s2 ~ t
     s3 = (s3 << 45) | (s3 >> 19)
-    if ult(x, range) or x == range then
+    -- x <= range as unsigned 64-bit integers (x >= 0 unless bits = 64; range < 0 is above 2^63)
+    if x <= range or (range < 0 and x >= 0) then
       self[1], self[2], self[3], self[4] = s0, s1, s2, s3
       return lo + x
     end

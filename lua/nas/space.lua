@@ -275,6 +275,27 @@ function M.genotype_key(g)
   return key
 end
 
+-- The de-duplication key of a space's genotypes, as a function g -> key. A space
+-- may number its genotypes with an optional hook space:int_key(g) -> an integer
+-- that names g's canonical genotype (spaces/nb201.lua: its cell code), or nil for
+-- a genotype it cannot number; the key is that integer, else M.genotype_key(g).
+-- (Integer and string keys never collide.) Strategies key every ask and tell;
+-- an integer is cheaper to make and to look up than the canonical string.
+local keyfns = setmetatable({}, { __mode = "k" })
+function M.key_function(space)
+  local f = keyfns[space]
+  if f then return f end
+  local ik = type(space) == "table" and space.int_key
+  if type(ik) == "function" then
+    local gkey = M.genotype_key
+    f = function(g) return ik(space, g) or gkey(g) end
+  else
+    f = M.genotype_key
+  end
+  if type(space) == "table" then keyfns[space] = f end
+  return f
+end
+
 local function copy(t)
   local out = {}
   for k, v in pairs(t) do out[k] = v end
