@@ -11,12 +11,14 @@
 -- is halved as in DARTS: one half trains the weights (SGD lr 0.025 cosine,
 -- momentum 0.9, weight decay 3e-4, batch 64, grad clip 5), the other the
 -- architecture logits (Adam lr 3e-4, betas 0.5/0.999, weight decay 1e-3),
--- alternating one step each, first order.
+-- alternating one step each; first order, or (order = 2) second order: the
+-- architecture gradient at the unrolled weights w - lr * dL_train/dw with DARTS's
+-- finite-difference correction (about 3x the arch step's cost).
 --
 -- Options (strict):
 --   space (required), data (required: a table with .train, as nas.data.* give),
 --   epochs (1), samples (all: training rows used, before halving), batch (64),
---   seed (0), order (1; 2 = second order: not implemented yet),
+--   seed (0), order (1 or 2),
 --   weights = {train options: lr, momentum, weight_decay, ...}, arch_lr, arch_beta1,
 --   arch_beta2, arch_weight_decay, device, memfmt,
 --   guard = nil | "sigmoid" | "early_stop": the collapse to skip connections
@@ -52,11 +54,7 @@ function M.run(o)
     util.argerror(1, "darts.run", "field 'data' (a table with .train, from nas.data) is required", 2)
   end
   local order = o.order or 1
-  if order == 2 then
-    error("darts.run: second order (finite-difference) DARTS is not implemented yet; use order = 1", 2)
-  elseif order ~= 1 then
-    util.argerror(1, "darts.run", "order must be 1 or 2", 2)
-  end
+  if order ~= 1 and order ~= 2 then util.argerror(1, "darts.run", "order must be 1 or 2", 2) end
   local guard = o.guard
   if guard ~= nil and guard ~= "sigmoid" and guard ~= "early_stop" then
     util.argerror(1, "darts.run", "guard must be nil, \"sigmoid\" or \"early_stop\", got " .. tostring(guard), 2)
@@ -79,7 +77,7 @@ function M.run(o)
   for k, v in pairs(o.weights or {}) do weights[k] = v end
   local d, msg = sn:darts_begin(wtrain, atrain, {
     weights = weights, arch_lr = o.arch_lr, arch_beta1 = o.arch_beta1, arch_beta2 = o.arch_beta2,
-    arch_weight_decay = o.arch_weight_decay, seed = seed })
+    arch_weight_decay = o.arch_weight_decay, seed = seed, order = order })
   if not d then error("darts.run: " .. tostring(msg), 2) end
 
   local history, stopped = {}, nil

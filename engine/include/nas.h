@@ -485,7 +485,7 @@ nas_status nas_model_arch_grad(nas_model *m, const float *x, const int64_t *y, i
 nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, int batch, uint64_t seed,
                                     nas_error *err) NAS_NOEXCEPT;
 
-/* Bilevel search (DARTS, first order; GDAS is the same loop in NAS_MIX_GUMBEL
+/* Bilevel search (DARTS, first or second order; GDAS is the same loop in NAS_MIX_GUMBEL
  * mode with tau lowered between runs): each step first takes one Adam step on
  * the logits from a batch of `valid` (arch_lr, betas, arch_weight_decay, as in
  * DARTS: 3e-4, (0.5, 0.999), 1e-3), then one step of nas_train_run on `train`
@@ -496,7 +496,12 @@ typedef struct nas_darts nas_darts;
 typedef struct nas_darts_opts {
   nas_train_opts weights;
   double arch_lr, arch_beta1, arch_beta2, arch_weight_decay;
-  uint64_t seed; /* order of the validation batches */
+  uint64_t seed; /* order of the validation batches (and of the second order's training batches) */
+  int order;     /* 1 (default): first order; 2: second order, DARTS's finite-difference
+                    approximation: the logits' gradient is taken at the unrolled weights
+                    w' = w - lr * (dL_train/dw + weight_decay * w) (lr: the weights' current
+                    rate), minus lr * (dL_train/da(w+) - dL_train/da(w-)) / (2 eps), where
+                    w+- = w +- eps * dL_val/dw' and eps = 0.01 / ||dL_val/dw'||. */
 } nas_darts_opts;
 nas_darts_opts nas_darts_opts_default(void) NAS_NOEXCEPT;
 nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,

@@ -9,7 +9,7 @@
  *   m:arch_grad(x, y) is not bound: Lua has no batch buffers (tests use the C API)
  *   m:recalibrate_bn(dataset, {batches=, batch=, seed=}) -> true | nil, msg, status
  *   core.darts_begin(model, train, valid, {weights = {train opts}, arch_lr=, arch_beta1=,
- *                    arch_beta2=, arch_weight_decay=, seed=}) -> darts | nil, msg, status
+ *                    arch_beta2=, arch_weight_decay=, seed=, order= 1 | 2}) -> darts | nil, msg, status
  *   darts:run(max_steps) -> progress (plus arch_loss) | nil, msg, status
  * Every engine call returns before a Lua error is raised. */
 #include <math.h>
@@ -184,7 +184,7 @@ static int d_tostring(lua_State *L) {
 /* core.darts_begin(model, train, valid, opts) */
 static int l_darts_begin(lua_State *L) {
   static const char *const keys[] = {"weights", "arch_lr", "arch_beta1", "arch_beta2", "arch_weight_decay",
-                                     "seed", NULL};
+                                     "seed", "order", NULL};
   nas_model *m = lnas_check_model(L, 1);
   nas_dataset *train = lnas_check_dataset(L, 2);
   nas_dataset *valid = lnas_check_dataset(L, 3);
@@ -204,7 +204,9 @@ static int l_darts_begin(lua_State *L) {
     o.arch_beta2 = lnas_opt_num(L, 4, "arch_beta2", o.arch_beta2);
     o.arch_weight_decay = lnas_opt_num(L, 4, "arch_weight_decay", o.arch_weight_decay);
     o.seed = (uint64_t)lnas_opt_int(L, 4, "seed", (lua_Integer)o.seed);
+    o.order = (int)lnas_opt_int(L, 4, "order", o.order);
   }
+  luaL_argcheck(L, o.order == 1 || o.order == 2, 4, "order must be 1 or 2");
   luaL_argcheck(L, o.arch_lr >= 0, 4, "arch_lr must be >= 0");
   luaL_argcheck(L, o.arch_beta1 >= 0 && o.arch_beta1 < 1, 4, "arch_beta1 must be in [0,1)");
   luaL_argcheck(L, o.arch_beta2 >= 0 && o.arch_beta2 < 1, 4, "arch_beta2 must be in [0,1)");

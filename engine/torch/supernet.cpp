@@ -10,8 +10,11 @@
  * the weights only). While one side steps, the other side's tensors have
  * requires_grad off, so neither backward computes gradients it throws away.
  *
- * Left for later (issue 5): the second-order (finite-difference) variant, a
- * save/load of the logits, proxies over mixed nodes (proxy.cpp). */
+ * Second order (o.order == 2): the architecture step takes DARTS's finite-
+ * difference gradient (second_order_grad) on a training and a validation batch.
+ *
+ * Left for later (issue 5): a save/load of the logits, proxies over mixed nodes
+ * (proxy.cpp). */
 #include "torch_impl.h"
 
 #include <chrono>
@@ -70,11 +73,105 @@ struct nas_darts {
   std::vector<float> xb;
   std::vector<int64_t> yb;
   double arch_seconds = 0.0;
+  double lr = 0.0; /* the weights' rate of the last step (second order's unrolling) */
+  /* second order: its own pass over the training rows */
+  nas_dataset *train = nullptr; /* owned reference */
+  nas_rng trng{};
+  std::vector<int64_t> tperm;
+  int64_t tn = 0, tpos = 0;
+  std::vector<float> txb;
+  std::vector<int64_t> tyb;
   ~nas_darts() {
     nas_trainer_free(wt);
     nas_data_free(valid);
+    nas_data_free(train);
   }
 };
+
+namespace {
+
+/* The next batch of a shuffled pass (reshuffled when fewer than nb rows are left). */
+void next_rows(const nas_dataset *d, nas_rng *rng, std::vector<int64_t> &perm, int64_t n, int64_t &pos, int nb,
+               float *x, int64_t *y) {
+  if (pos + nb > n) {
+    nas_rng_shuffle(rng, perm.data(), n);
+    pos = 0;
+  }
+  nas_data_batch(d, perm.data() + pos, nb, nullptr, nullptr, x, y);
+  pos += nb;
+}
+
+at::Tensor batch_loss(nas_model *m, const float *x, int64_t *y, int nb) {
+  at::Tensor xt = nas_torch::input_tensor(m, x, nb);
+  at::Tensor yt = torch::from_blob(y, {nb}, torch::kLong).to(m->device);
+  return at::cross_entropy_loss(m->net->forward(xt).reshape({nb, -1}), yt);
+}
+
+/* DARTS's second-order architecture gradient (Liu et al. 2019, eq. 7-8), written to
+ * the logits' .grad; returns the validation loss at the unrolled weights. */
+double second_order_grad(nas_darts *t) {
+  nas_model *m = t->m;
+  auto &net = *m->net;
+  const std::vector<at::Tensor> &A = net.alpha;
+  std::vector<at::Tensor> W = trainable(m);
+  const int nb = t->batch;
+  next_rows(t->train, &t->trng, t->tperm, t->tn, t->tpos, nb, t->txb.data(), t->tyb.data());
+  const double xi = t->lr, wd = t->o.weights.weight_decay;
+  std::vector<at::Tensor> saved;
+  for (auto &w : W) saved.push_back(w.detach().clone());
+  struct Restore { /* the weights as they were, also when something throws */
+    std::vector<at::Tensor> &W, &saved;
+    ~Restore() {
+      torch::NoGradGuard ng;
+      for (size_t i = 0; i < W.size(); i++) W[i].copy_(saved[i]);
+    }
+  } restore{W, saved};
+  { /* w' = w - xi * (dL_train/dw + wd * w) */
+    GradOff off(A);
+    at::Tensor lt = batch_loss(m, t->txb.data(), t->tyb.data(), nb);
+    auto gw = torch::autograd::grad({lt}, W, {}, false, false, true);
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < W.size(); i++) {
+      at::Tensor d = wd != 0.0 ? W[i].detach() * wd : torch::zeros_like(W[i]);
+      if (gw[i].defined()) d.add_(gw[i]);
+      W[i].sub_(d, xi);
+    }
+  }
+  /* validation loss at w': gradients to the logits and to w' */
+  std::vector<at::Tensor> all(A.begin(), A.end());
+  all.insert(all.end(), W.begin(), W.end());
+  at::Tensor lv = batch_loss(m, t->xb.data(), t->yb.data(), nb);
+  const double lval = lv.item<double>();
+  auto g = torch::autograd::grad({lv}, all, {}, false, false, true);
+  const size_t D = A.size();
+  double sq = 0.0;
+  for (size_t i = D; i < g.size(); i++)
+    if (g[i].defined()) sq += g[i].pow(2).sum().item<double>();
+  const double eps = 0.01 / std::max(std::sqrt(sq), 1e-12);
+  /* the logits' gradient of the training loss at w +- eps * dw' */
+  auto alpha_grad_at = [&](double sign) {
+    {
+      torch::NoGradGuard ng;
+      for (size_t i = 0; i < W.size(); i++) {
+        W[i].copy_(saved[i]);
+        if (g[D + i].defined()) W[i].add_(g[D + i], sign * eps);
+      }
+    }
+    GradOff off(W);
+    at::Tensor l = batch_loss(m, t->txb.data(), t->tyb.data(), nb);
+    return torch::autograd::grad({l}, A, {}, false, false, true);
+  };
+  auto gp = alpha_grad_at(1.0), gm = alpha_grad_at(-1.0);
+  torch::NoGradGuard ng;
+  for (size_t d = 0; d < D; d++) {
+    at::Tensor r = g[d].defined() ? g[d].detach().clone() : torch::zeros_like(A[d]);
+    if (gp[d].defined() && gm[d].defined()) r.sub_((gp[d] - gm[d]) / (2.0 * eps), xi);
+    const_cast<at::Tensor &>(A[d]).mutable_grad() = r;
+  }
+  return lval;
+}
+
+} // namespace
 
 extern "C" {
 
@@ -295,6 +392,7 @@ nas_darts_opts nas_darts_opts_default(void) noexcept {
   o.arch_beta2 = 0.999;
   o.arch_weight_decay = 1e-3;
   o.seed = 0;
+  o.order = 1;
   return o;
 }
 
@@ -313,6 +411,8 @@ nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid,
     return nas_seterr(err, NAS_EINVAL, "%s: the validation samples have %lld floats, the model takes %lld", W,
                       (long long)nas_data_sample_size(valid), (long long)m->in_size);
   if (nas_data_count(valid) < 2) return nas_seterr(err, NAS_EINVAL, "%s: the validation set has < 2 rows", W);
+  if (o->order != 0 && o->order != 1 && o->order != 2)
+    return nas_seterr(err, NAS_EINVAL, "%s: order must be 1 or 2 (got %d)", W, o->order);
   try {
     std::unique_ptr<nas_darts> t(new nas_darts());
     t->m = m;
@@ -331,6 +431,19 @@ nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid,
     nas_rng_shuffle(&t->rng, t->perm.data(), t->n);
     t->xb.resize((size_t)t->batch * (size_t)m->in_size);
     t->yb.resize((size_t)t->batch);
+    t->lr = o->weights.lr;
+    if (o->order == 2) {
+      t->train = nas_data_ref(train);
+      t->tn = nas_data_count(train);
+      if (t->tn < t->batch)
+        return nas_seterr(err, NAS_EINVAL, "%s: second order needs >= %d training rows", W, t->batch);
+      t->tperm.resize((size_t)t->tn);
+      for (int64_t i = 0; i < t->tn; i++) t->tperm[(size_t)i] = i;
+      nas_rng_seed(&t->trng, o->seed ^ 0x74726e32ULL);
+      nas_rng_shuffle(&t->trng, t->tperm.data(), t->tn);
+      t->txb.resize((size_t)t->batch * (size_t)m->in_size);
+      t->tyb.resize((size_t)t->batch);
+    }
     for (auto &a : m->net->alpha)
       if (a.grad().defined()) a.mutable_grad().reset();
     t->adam.reset(new torch::optim::Adam(m->net->alpha, torch::optim::AdamOptions(o->arch_lr)
@@ -368,7 +481,18 @@ nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p,
       nas_data_batch(t->valid, t->perm.data() + t->pos, nb, nullptr, nullptr, t->xb.data(), t->yb.data());
       t->pos += nb;
       double lv;
-      {
+      const bool arch_graph = net.mix != NAS_MIX_PATH && net.mix != NAS_MIX_FIXED; /* logits in the graph */
+      if (t->o.order == 2 && arch_graph) {
+        net.train(true);
+        t->adam->zero_grad();
+        lv = second_order_grad(t);
+        if (!std::isfinite(lv)) {
+          st = nas_seterr(err, NAS_ENUMERIC, "nas_darts_run: architecture loss is %s; lower arch_lr",
+                          std::isnan(lv) ? "nan" : "inf");
+          break;
+        }
+        t->adam->step();
+      } else {
         GradOff off(trainable(m));
         net.train(true);
         at::Tensor x = nas_torch::input_tensor(m, t->xb.data(), nb);
@@ -381,7 +505,7 @@ nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p,
           break;
         }
         t->adam->zero_grad();
-        if (net.mix != NAS_MIX_PATH && net.mix != NAS_MIX_FIXED) { /* no logits in the graph otherwise */
+        if (arch_graph) {
           loss.backward();
           t->adam->step();
         }
@@ -394,6 +518,7 @@ nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p,
         st = nas_train_run(t->wt, 1, &q, err);
       }
       if (st != NAS_OK) break;
+      t->lr = q.lr;
       wsum += q.loss;
       steps++;
       if (q.epoch_done || q.done) break;

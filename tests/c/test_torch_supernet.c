@@ -366,6 +366,7 @@ static void test_darts(nas_dataset *train, nas_dataset *valid) {
   if (!m) return;
   nas_darts_opts o = nas_darts_opts_default();
   CHECK(o.weights.lr == 0.025 && o.arch_lr == 3e-4 && o.arch_beta1 == 0.5 && o.arch_weight_decay == 1e-3);
+  CHECK_EQ(o.order, 1);
   o.weights.epochs = 3;
   o.weights.batch = 32;
   o.arch_lr = 0.05;
@@ -389,6 +390,45 @@ static void test_darts(nas_dataset *train, nas_dataset *valid) {
          a1[0], a1[1], al, p.loss);
   CHECK(a1[1] - a1[0] > a0[1] - a0[0] + 0.1);
   nas_darts_free(t);
+  /* second order: the same direction, on a fresh model */
+  nas_model *m2 = model(g, 11);
+  o.order = 2;
+  t = NULL;
+  CHECK(m2 && nas_darts_begin(m2, train, valid, &o, &t, &err) == NAS_OK);
+  memset(&p, 0, sizeof p);
+  runs = 0;
+  while (t && !p.done && runs < 100) {
+    CHECK(nas_darts_run(t, 0, &p, &al, &err) == NAS_OK);
+    runs++;
+  }
+  CHECK(p.done);
+  CHECK(nas_model_arch_get(m2, 0, a1, &err) == NAS_OK);
+  printf("darts toy, second order: logits {zero, skip} -> %.4f %.4f, arch loss %.3f\n", a1[0], a1[1], al);
+  CHECK(a1[1] - a1[0] > a0[1] - a0[0] + 0.1);
+  nas_darts_free(t);
+  nas_model_free(m2);
+  /* with the weights' lr at 0 the unrolled weights are the weights and the
+   * correction term vanishes: second order takes first order's steps */
+  float ab[2][2];
+  for (int ord = 1; ord <= 2; ord++) {
+    nas_model *mm = model(g, 11);
+    nas_darts_opts oz = o;
+    oz.order = ord;
+    oz.weights.lr = 0.0;
+    oz.weights.steps = 5;
+    t = NULL;
+    CHECK(mm && nas_darts_begin(mm, train, valid, &oz, &t, &err) == NAS_OK);
+    CHECK(t && nas_darts_run(t, 0, &p, &al, &err) == NAS_OK);
+    CHECK(nas_model_arch_get(mm, 0, ab[ord - 1], &err) == NAS_OK);
+    nas_darts_free(t);
+    nas_model_free(mm);
+  }
+  CHECK(fabs(ab[0][0] - ab[1][0]) < 1e-6 && fabs(ab[0][1] - ab[1][1]) < 1e-6);
+  CHECK(fabs(ab[0][1] - a0[1]) > 1e-3); /* and they moved */
+  o.order = 3;
+  CHECK(nas_darts_begin(m, train, valid, &o, &t, &err) == NAS_EINVAL);
+  CHECK_HAS(err.msg, "order must be 1 or 2");
+  o.order = 1;
   /* errors */
   nas_graph *pg = img(1, 8, 8);
   add(pg, "flatten", NULL, 0, NULL, 0);

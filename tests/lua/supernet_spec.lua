@@ -178,6 +178,13 @@ describe("strategies.darts", function()
     assert.is_nil(r.stopped)
   end)
 
+  it("runs second order DARTS, which moves the logits the same way", function()
+    local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 3, batch = 32, arch_lr = 0.05,
+                                seed = 1, order = 2 })
+    assert.same({ feat = "skip" }, r.genotype)
+    assert.is_true(r.arch.feat[2] > r.arch.feat[1] + 0.1)
+  end)
+
   it("guards against skip collapse: DARTS+ early stop and Fair DARTS sigmoid", function()
     local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 3, batch = 32, arch_lr = 0.05,
                                 guard = "early_stop", skip = "skip", max_skips = 1 })
@@ -189,7 +196,7 @@ describe("strategies.darts", function()
   end)
 
   it("checks its options", function()
-    assert.matches("second order", err(darts.run, { space = toy, data = { train = d }, order = 2 }))
+    assert.matches("order must be 1 or 2", err(darts.run, { space = toy, data = { train = d }, order = 3 }))
     assert.matches("guard must be", err(darts.run, { space = toy, data = { train = d }, guard = "x" }))
     assert.matches("unknown option", err(darts.run, { space = toy, data = { train = d }, nope = 1 }))
     assert.matches("'data'", err(darts.run, { space = toy }))
