@@ -1,7 +1,7 @@
 -- bench/nb201.lua: search strategies on NAS-Bench-201, the paper's protocol, next to the paper's table.
 --
 --   nasrun bench/nb201.lua [nb201.csv] [nb201_12epoch.csv] [--runs 500] [--strategies random,evolution,...]
---                          [--budget 12000] [--no-python]
+--                          [--budget 12000] [--no-python] [--stream run|trial]
 --
 -- (paths default to ../shared/bench/nb201/ next to the repository.) Protocol
 -- (NAS-Bench-201, Dong & Yang 2020, and its released code): the search signal is
@@ -10,7 +10,9 @@
 -- query that would take it past the budget (12,000 s); the chosen cell is the
 -- best by signal among the queried ones, and the table reports its 200-epoch
 -- test accuracies, mean +- std (population std) over the runs. Run r uses seed r:
--- trial i asks with nas.rng(r, i), as nas.search{ seed = r } would.
+-- with --stream run (the default) its asks draw from one stream nas.rng(r), as the
+-- Python port seeds random once per run; with --stream trial, trial i asks with
+-- nas.rng(r, i), exactly as nas.search{ seed = r } would (slower: a stream per query).
 -- The loop is a lean ask/tell over the same strategy objects as nas.search (no
 -- store, no nets). A second, untimed pass runs 200 queries per run, no budget, for
 -- the "after 50 / 100 / 200 queries" columns. bench/nb201_rea.py (our REA ported to
@@ -22,7 +24,7 @@ local newrng = require("nas.rng").new
 
 local root = (arg and arg[0] and arg[0]:match("^(.*)/bench/[^/]*$")) or "."
 local shared = root .. "/../shared/bench/nb201/"
-local opts = { runs = 500, budget = 12000, python = true, strategies = nil }
+local opts = { runs = 500, budget = 12000, python = true, strategies = nil, stream = "run" }
 local paths = {}
 do
   local i = 1
@@ -32,12 +34,15 @@ do
     elseif a == "--budget" then opts.budget = tonumber(arg[i + 1]); i = i + 1
     elseif a == "--strategies" then opts.strategies = arg[i + 1]; i = i + 1
     elseif a == "--no-python" then opts.python = false
+    elseif a == "--stream" then opts.stream = arg[i + 1]; i = i + 1
     elseif a:sub(1, 2) == "--" then error("nb201.lua: unknown option " .. a, 0)
     else paths[#paths + 1] = a end
     i = i + 1
   end
 end
 if not opts.runs or opts.runs < 1 then error("nb201.lua: --runs needs a positive integer", 0) end
+if opts.stream ~= "run" and opts.stream ~= "trial" then error("nb201.lua: --stream is run or trial", 0) end
+local per_trial = opts.stream == "trial"
 local path = paths[1] or shared .. "nb201.csv"
 local path12 = paths[2] or (path:match("^(.*/)") or "./") .. "nb201_12epoch.csv"
 
@@ -95,9 +100,10 @@ local function run(S, c, seed, budget, maxq, marks, out)
   local st = c.new(S)
   local spent, bestsig, best = 0.0, -math.huge, nil
   local id = 0
+  local stream = not per_trial and newrng(seed) or nil
   while true do
     if maxq and id >= maxq then break end
-    local g = st:ask(space, newrng(seed, id + 1))
+    local g = st:ask(space, stream or newrng(seed, id + 1))
     if g == nil then break end
     local k = code(g) + 1
     if budget then
@@ -215,7 +221,8 @@ for _, r in ipairs(rows) do
       print("           Both sides, CPU time of the 500 runs without the table load: population 10, tournament of 3")
       print("           distinct members, child = one uniformly chosen edge changed to one of the 4 other ops,")
       print("           a told cell re-drawn / re-mutated (up to 5 tries), aging, budget rule and chosen cell as above.")
-      print("           Lua: a fresh nas.rng(seed, trial) stream per query (as nas.search), the strategy object")
+      print(("           Lua: %s, the strategy object"):format(per_trial and
+        "a fresh nas.rng(seed, trial) stream per query (as nas.search)" or "one nas.rng(seed) stream per run"))
       print("           through ask/tell, cells as genotype tables keyed by their code; Python: one random.seed(r)")
       print("           per run, cells as tuples, a dict from tuple to row.")
     elseif py then
