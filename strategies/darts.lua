@@ -47,18 +47,19 @@ local function count(g, skip)
   return n
 end
 
-function M.run(o)
-  util.check_options(o, keys, 1, "darts.run", 2)
-  if type(o) ~= "table" or not o.space then util.argerror(1, "darts.run", "field 'space' is required", 2) end
+-- The bilevel loop shared with strategies/gdas.lua: v.name (for messages),
+-- v.keys (allowed options), v.mode (the supernet's mix mode), v.tau(step, total)
+-- (the Gumbel temperature before each chunk, or nil); o.guard is darts's only.
+function M._bilevel(o, v)
+  local fname = v.name
+  util.check_options(o, v.keys, 1, fname, 3)
+  if type(o) ~= "table" or not o.space then util.argerror(1, fname, "field 'space' is required", 3) end
   if type(o.data) ~= "table" or not o.data.train then
-    util.argerror(1, "darts.run", "field 'data' (a table with .train, from nas.data) is required", 2)
+    util.argerror(1, fname, "field 'data' (a table with .train, from nas.data) is required", 3)
   end
   local order = o.order or 1
-  if order ~= 1 and order ~= 2 then util.argerror(1, "darts.run", "order must be 1 or 2", 2) end
+  if order ~= 1 and order ~= 2 then util.argerror(1, fname, "order must be 1 or 2", 3) end
   local guard = o.guard
-  if guard ~= nil and guard ~= "sigmoid" and guard ~= "early_stop" then
-    util.argerror(1, "darts.run", "guard must be nil, \"sigmoid\" or \"early_stop\", got " .. tostring(guard), 2)
-  end
   local epochs, batch, seed = o.epochs or 1, o.batch or 64, o.seed or 0
   local max_skips, skip = o.max_skips or 2, o.skip or "skip_connect"
   local chunk = o.chunk or 50
@@ -71,18 +72,19 @@ function M.run(o)
   local t0 = os.clock()
   local wall0 = os.time()
   local sn = nas.supernet(o.space, { seed = seed, device = o.device, memfmt = o.memfmt })
-  sn:mode(guard == "sigmoid" and "sigmoid" or "softmax")
+  sn:mode(v.mode, v.tau and v.tau(0, 1) or nil)
   local weights = { epochs = epochs, batch = batch, seed = seed, lr = 0.025, momentum = 0.9,
                     weight_decay = 3e-4, schedule = "cosine", grad_clip = 5 }
   for k, v in pairs(o.weights or {}) do weights[k] = v end
   local d, msg = sn:darts_begin(wtrain, atrain, {
     weights = weights, arch_lr = o.arch_lr, arch_beta1 = o.arch_beta1, arch_beta2 = o.arch_beta2,
     arch_weight_decay = o.arch_weight_decay, seed = seed, order = order })
-  if not d then error("darts.run: " .. tostring(msg), 2) end
+  if not d then error(fname .. ": " .. tostring(msg), 3) end
 
   local history, stopped = {}, nil
   local p
   repeat
+    if v.tau then sn:mode(v.mode, v.tau(p and p.step or 0, p and p.total_steps or 1)) end
     p, msg = d:run(chunk)
     if not p then
       d:release()
@@ -104,10 +106,19 @@ function M.run(o)
     end
   until p.done
   d:release()
+  if v.mode == "gumbel" then sn:mode("fixed") end -- evaluations of the result: the argmax cell
   return {
     genotype = sn:genotype(), arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
     seconds = os.difftime(os.time(), wall0), cpu_seconds = os.clock() - t0, steps = p.step, supernet = sn,
   }
+end
+
+function M.run(o)
+  local guard = type(o) == "table" and o.guard or nil
+  if guard ~= nil and guard ~= "sigmoid" and guard ~= "early_stop" then
+    util.argerror(1, "darts.run", "guard must be nil, \"sigmoid\" or \"early_stop\", got " .. tostring(guard), 2)
+  end
+  return M._bilevel(o, { name = "darts.run", keys = keys, mode = guard == "sigmoid" and "sigmoid" or "softmax" })
 end
 
 return M

@@ -195,6 +195,21 @@ describe("strategies.darts", function()
     assert.equal("sigmoid", r.supernet:mode())
   end)
 
+  it("GDAS (Gumbel mode, annealed tau) moves the logits toward the better op", function()
+    local gdas = require "strategies.gdas"
+    local taus = {}
+    local r = assert(gdas.run{ space = toy, data = { train = d }, epochs = 4, batch = 32, arch_lr = 0.05, seed = 1,
+                               chunk = 1, progress = function(p) taus[#taus + 1] = p.step end })
+    -- "none" erases the input; "skip" and "pool" both keep the quadrants
+    local a = r.arch.feat
+    assert.are_not.equal("none", r.genotype.feat, ("logits %g %g %g"):format(a[1], a[2], a[3]))
+    assert.is_true(a[1] < math.max(a[2], a[3]) - 0.05)
+    assert.equal("fixed", r.supernet:mode())
+    assert.is_true(#taus >= 10)
+    assert.matches("tau_min", err(gdas.run, { space = toy, data = { train = d }, tau_min = 0 }))
+    assert.matches("unknown option", err(gdas.run, { space = toy, data = { train = d }, guard = "sigmoid" }))
+  end)
+
   it("checks its options", function()
     assert.matches("order must be 1 or 2", err(darts.run, { space = toy, data = { train = d }, order = 3 }))
     assert.matches("guard must be", err(darts.run, { space = toy, data = { train = d }, guard = "x" }))

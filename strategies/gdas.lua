@@ -1,0 +1,35 @@
+-- strategies/gdas.lua: GDAS (Dong & Yang, "Searching for a Robust Neural
+-- Architecture in Four GPU Hours", CVPR 2019) on a space's supernet: DARTS's
+-- bilevel loop (strategies/darts.lua, engine/torch/supernet.cpp) with the
+-- supernet in Gumbel mode: each forward samples one op per decision (a hard
+-- one-hot Gumbel-softmax sample, straight-through gradients to the logits), so
+-- only the sampled branches run and train; the temperature falls linearly from
+-- tau_max (10) to tau_min (0.1) over the search, as in GDAS.
+--
+--   local r = require("strategies.gdas").run{ space = require "spaces.cell", data = nas.data.fashion_mnist() }
+--   r.genotype, r.arch, r.probs, r.history, r.seconds  (as darts.run; the supernet is left in "fixed" mode)
+--
+-- Options: darts.run's (space, data, epochs, samples, batch, seed, order, weights, arch_lr, arch_beta1,
+-- arch_beta2, arch_weight_decay, device, memfmt, progress, chunk) without guard, plus tau_max, tau_min.
+local util = require "nas.util"
+local darts = require "strategies.darts"
+
+local M = {}
+
+local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
+               "arch_beta2", "arch_weight_decay", "device", "memfmt", "progress", "chunk", "tau_max", "tau_min",
+               "skip" }
+
+function M.run(o)
+  local hi = type(o) == "table" and o.tau_max or 10
+  local lo = type(o) == "table" and o.tau_min or 0.1
+  if type(hi) ~= "number" or type(lo) ~= "number" or not (lo > 0 and hi >= lo) then
+    util.argerror(1, "gdas.run", "need 0 < tau_min <= tau_max", 2)
+  end
+  return darts._bilevel(o, {
+    name = "gdas.run", keys = keys, mode = "gumbel",
+    tau = function(step, total) return hi - (hi - lo) * math.min(1, step / math.max(1, total)) end,
+  })
+end
+
+return M
