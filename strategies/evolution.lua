@@ -2,8 +2,10 @@
 --
 --   strategy = require("strategies.evolution").new{ population = 20, sample = 5 }
 --
--- The population is the `population` most recently told trials. Until that
--- many trials are told (or pending), asks are random samples. After that, each
+-- The population is the `population` most recently told trials that scored
+-- (failed and constraint-rejected candidates were never evaluated: they take
+-- no slot, so under tight constraints the warm-up still gathers `population`
+-- trained nets). Until that many are told (or pending), asks are random samples. After that, each
 -- ask runs a tournament: `sample` distinct members drawn at random, the best
 -- scoring one is the parent, and its mutated child is asked. The oldest member
 -- leaves the population as each new trial is told (aging), so a lucky early
@@ -17,9 +19,8 @@
 --   crossover      (0)     probability that a child is the crossover of two tournament winners
 --                          (then mutated)
 --   elitism        (false) true: the best trial so far never ages out
--- Failed and rejected trials take a population slot (and age out) but are
--- never picked as parents. A child that repeats a told or pending genotype is
--- re-mutated a few times.
+-- Failed and rejected trials are never parents. A child that repeats a told or
+-- pending genotype is re-mutated a few times.
 local util = require "nas.util"
 local spacemod = require "nas.space"
 local key, key_function = spacemod.genotype_key, spacemod.key_function
@@ -55,7 +56,7 @@ end
 -- _ag/_ak: the last asked genotype and its key, so that its tell does not key it again.
 function S.new(opts)
   local o = check(opts)
-  return setmetatable({ opts = o, history = {}, seen = {}, pending = {}, npending = 0, best = nil,
+  return setmetatable({ opts = o, history = {}, scored = {}, seen = {}, pending = {}, npending = 0, best = nil,
                         _key = key, _space = nil, _ag = nil, _ak = nil, _parents = {}, _np = 0 }, S)
 end
 
@@ -75,12 +76,16 @@ function S:tell(trial)
     if c > 1 then pending[k] = c - 1 else pending[k] = nil end
     self.npending = self.npending - 1
   end
-  if sc and (not self.best or sc > self.best.score) then self.best = m end
+  if sc then
+    local scored = self.scored
+    scored[#scored + 1] = m
+    if not self.best or sc > self.best.score then self.best = m end
+  end
 end
 
--- The living population: the last `population` told trials (+ the elite).
+-- The living population: the last `population` scored trials (+ the elite).
 function S:population()
-  local h, P = self.history, self.opts.population
+  local h, P = self.scored, self.opts.population
   local pop = {}
   for i = math.max(1, #h - P + 1), #h do pop[#pop + 1] = h[i] end
   if self.opts.elitism and self.best then
@@ -95,7 +100,7 @@ end
 
 -- The scored members of the population (+ the elite) into self._parents; returns their count.
 local function parents_of(self)
-  local o, h, parents = self.opts, self.history, self._parents
+  local o, h, parents = self.opts, self.scored, self._parents
   local nh, np = #h, 0
   if nh + self.npending >= o.population then
     local elite = o.elitism and self.best
@@ -104,10 +109,8 @@ local function parents_of(self)
     for i = lo, nh do
       local m = h[i]
       if m == elite then elite = nil end
-      if m.score then
-        np = np + 1
-        parents[np] = m
-      end
+      np = np + 1
+      parents[np] = m
     end
     if elite then
       np = np + 1

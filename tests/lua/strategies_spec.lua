@@ -123,21 +123,38 @@ describe("strategies", function()
     assert.are.equal(best_score(trials), best)
   end)
 
-  it("evolution never picks failed trials as parents", function()
+  it("evolution never picks failed trials as parents, and failures do not end the warm-up", function()
     local space = toy(4, 3)
-    local E = require("strategies.evolution").new{ population = 5, sample = 5 }
     local good = { d1 = 0, d2 = 0, d3 = 0, d4 = 0 }
-    E:tell({ id = 1, genotype = good, metrics = {}, status = "ok", score = 0 })
-    for id = 2, 5 do
-      E:tell({ id = id, genotype = { d1 = 3, d2 = 3, d3 = 3, d4 = id - 2 }, metrics = {}, status = "failed",
-               reason = "boom" })
+    local function told(E, extra_ok)
+      E:tell({ id = 1, genotype = good, metrics = {}, status = "ok", score = 0 })
+      for id = 2, 5 do
+        E:tell({ id = id, genotype = { d1 = 3, d2 = 3, d3 = 3, d4 = id - 2 }, metrics = {}, status =
+                 id % 2 == 0 and "failed" or "rejected", reason = "boom" })
+      end
+      if extra_ok then
+        E:tell({ id = 6, genotype = { d1 = 1, d2 = 1, d3 = 2, d4 = 2 }, metrics = {}, status = "ok", score = -1 })
+      end
+      return E
     end
+    -- population 2: the two scored trials; the better one always wins the tournament
+    local E = told(require("strategies.evolution").new{ population = 2, sample = 2 }, true)
     for k = 1, 20 do
       local child = E:ask(space, nas.rng(k))
       local diff = 0
       for name, v in pairs(good) do if child[name] ~= v then diff = diff + 1 end end
-      assert.are.equal(1, diff) -- a one-decision mutant of the only working trial
+      assert.are.equal(1, diff) -- a one-decision mutant of the best working trial
     end
+    -- population 5 with one scored trial: still warming up (random samples, not only mutants of it)
+    E = told(require("strategies.evolution").new{ population = 5, sample = 5 }, false)
+    local far = 0
+    for k = 1, 20 do
+      local child = E:ask(space, nas.rng(k))
+      local diff = 0
+      for name, v in pairs(good) do if child[name] ~= v then diff = diff + 1 end end
+      if diff > 1 then far = far + 1 end
+    end
+    assert.is_true(far > 0)
   end)
 
   it("evolution handles several asks before a tell (parallel workers)", function()
