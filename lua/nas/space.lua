@@ -17,6 +17,8 @@
 --
 -- The chooser: c:choice(name, values), c:int(name, lo, hi), c:bool(name),
 -- c:float(name, lo, hi [, {log = true}]) each return the decision's value;
+-- c:op(name, values, fn, net) returns fn(value) (an op decision: a supernet
+-- build, space:supernet_net / nas.supernet, mixes every value instead);
 -- c:done() (optional) says no decisions follow, so enumeration can stop there.
 -- Asking one name again returns the same value; with another domain it is an
 -- error naming the decision.
@@ -442,6 +444,19 @@ function Chooser:float(name, lo, hi, o)
   return decide(self, name, { kind = "float", lo = lo + 0.0, hi = hi + 0.0, log = log })
 end
 
+-- An op decision: fn(value) adds the op for that value to the net and returns
+-- its node id (nil for "none"). In every build but a supernet's it is
+-- fn(c:choice(name, values)); nas.supernet's chooser (lua/nas/supernet.lua)
+-- instead calls fn for every value and joins the results with a mixed node, for
+-- which it needs the net (4th argument, ignored here).
+function Chooser:op(name, values, fn)
+  local v = self:choice(name, values)
+  if type(fn) ~= "function" then
+    misuse(self, "op", ("decision '%s': fn (value -> node id) expected, got %s"):format(name, type(fn)))
+  end
+  return fn(v)
+end
+
 -- ---- running the space function ---------------------------------------------
 
 local function is_net(x)
@@ -734,6 +749,15 @@ function Space:restrict(f, label)
   end
   view.label = label
   return view
+end
+
+-- The space's supernet net (every op decision's values joined by mixed nodes)
+-- and its decisions ({name, values} in index order); opts.fixed gives the
+-- values of non-op decisions. nas.supernet(space, opts) builds its model.
+function Space:supernet_net(opts)
+  check_space(self, "supernet_net")
+  util.check_options(opts, { "fixed" }, 2, "supernet_net", 2)
+  return require("nas.supernet").build(self, opts and opts.fixed)
 end
 
 Space.__tostring = function(self)

@@ -45,7 +45,7 @@ local function quadrants(n)
 end
 
 -- One op decision "feat" in front of a linear classifier: "none" erases the
--- input, "skip" keeps it, "pool" blurs it. A normal build asks c:choice.
+-- input, "skip" keeps it, "pool" blurs it. c:op is c:choice in a normal build.
 local function apply(net, v, x)
   if v == "none" then return nil end
   if v == "skip" then return x end
@@ -54,12 +54,7 @@ end
 local toy = nas.space("toy", function(c)
   local net = nas.net{ input = { 1, 8, 8 } }
   local VALUES = { "none", "skip", "pool" }
-  local f
-  if c.supernet then
-    f = c:op("feat", VALUES, function(v) return apply(net, v, 0) end, net)
-  else
-    f = apply(net, c:choice("feat", VALUES), 0)
-  end
+  local f = c:op("feat", VALUES, function(v) return apply(net, v, 0) end, net)
   if f == nil then f = net:zero{ input = 0 } end
   net:flatten{ input = f }
   net:linear{ out = 4 }
@@ -82,6 +77,21 @@ describe("nas.supernet", function()
     -- the logits are not weights
     assert.equal(sn.net:params(), sn:params())
     assert.matches("nas.Supernet%(toy, 1 decisions%)", tostring(sn))
+  end)
+
+  it("c:op is an ordinary choice in normal builds; space:supernet_net", function()
+    assert.same({ feat = "pool" }, toy:canonical{ feat = "pool" })
+    assert.equal(3, toy:size())
+    local ds = toy:decisions{ feat = "skip" }
+    assert.same({ "none", "skip", "pool" }, ds[1].values)
+    local net = assert(toy:build{ feat = "none" })
+    assert.equal(4 * 64 + 4, net:params())
+    assert.matches("genotype misses decision 'feat'", select(2, toy:build{}))
+    local snet, decisions = toy:supernet_net()
+    assert.is_true(nas.is_net(snet))
+    assert.same({ { name = "feat", values = { "none", "skip", "pool" } } }, decisions)
+    local bad = nas.space("bad", function(c) c:op("x", { 1, 2 }, 5) end)
+    assert.matches("fn %(value %-> node id%) expected", err(bad.sample, bad, nas.rng(1)))
   end)
 
   it("rejects non-op decisions unless fixed, naming the decision", function()
