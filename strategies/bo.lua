@@ -35,6 +35,7 @@
 local util = require "nas.util"
 local key = require("nas.space").genotype_key
 local sur = require "nas.surrogate"
+local told = require "nas.told"
 
 local S = { name = "bo" }
 S.__index = S
@@ -78,39 +79,13 @@ end
 
 function S.new(opts)
   local o = check(opts)
-  return setmetatable({ opts = o, history = {}, scored = {}, seen = {}, pending = {}, npending = 0, best = nil,
-                        decs = {}, nbrs = {}, space = nil, hyper = nil, hyper_at = nil,
+  return setmetatable(told.state{ opts = o, decs = {}, nbrs = {}, space = nil, hyper = nil, hyper_at = nil,
                         gp = sur.gp{ lengthscales = o.lengthscales, noises = o.noises } }, S)
 end
 
-local function scored(t)
-  return t.status == "ok" and type(t.score) == "number" and t.score == t.score
-end
-
-function S:tell(trial)
-  local k = key(trial.genotype)
-  local m = { id = trial.id, genotype = trial.genotype, key = k, score = scored(trial) and trial.score or nil,
-              order = #self.history + 1 }
-  self.history[#self.history + 1] = m
-  if m.score then self.scored[#self.scored + 1] = m end
-  self.seen[k] = true
-  if (self.pending[k] or 0) > 0 then
-    self.pending[k] = self.pending[k] - 1
-    self.npending = self.npending - 1
-  end
-  if m.score and (not self.best or m.score > self.best.score) then self.best = m end
-end
-
-function S:_fresh(k)
-  return not self.seen[k] and (self.pending[k] or 0) == 0
-end
-
-function S:_remember(g)
-  local k = key(g)
-  self.pending[k] = (self.pending[k] or 0) + 1
-  self.npending = self.npending + 1
-  return g
-end
+S.tell = told.tell
+S._fresh = told.fresh     -- by genotype key
+S._remember = told.remember
 
 -- Best first; ties by told order.
 local function by_score(a, b)

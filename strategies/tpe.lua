@@ -41,6 +41,7 @@
 local util = require "nas.util"
 local la = require "nas.linalg"
 local key = require("nas.space").genotype_key
+local told = require "nas.told"
 
 local S = { name = "tpe" }
 S.__index = S
@@ -74,27 +75,11 @@ end
 
 function S.new(opts)
   local o = check(opts)
-  return setmetatable({ opts = o, history = {}, nscored = 0, seen = {}, pending = {}, npending = 0, best = nil,
-                        decs = {}, space = nil }, S)
+  return setmetatable(told.state{ opts = o, decs = {}, space = nil }, S)
 end
 
-local function scored(t)
-  return t.status == "ok" and type(t.score) == "number" and t.score == t.score
-end
-
-function S:tell(trial)
-  local k = key(trial.genotype)
-  local m = { id = trial.id, genotype = trial.genotype, key = k, score = scored(trial) and trial.score or nil,
-              order = #self.history + 1 }
-  self.history[#self.history + 1] = m
-  if m.score then self.nscored = self.nscored + 1 end
-  self.seen[k] = true
-  if (self.pending[k] or 0) > 0 then
-    self.pending[k] = self.pending[k] - 1
-    self.npending = self.npending - 1
-  end
-  if m.score and (not self.best or m.score > self.best.score) then self.best = m end
-end
+S.tell = told.tell
+S._remember = told.remember
 
 -- ---- Optuna's defaults ----------------------------------------------------------------
 
@@ -381,22 +366,14 @@ function S:_draw(space, rng, below, above)
 end
 
 function S:_fresh(g)
-  local k = key(g)
-  return not self.seen[k] and (self.pending[k] or 0) == 0
-end
-
-function S:_remember(g)
-  local k = key(g)
-  self.pending[k] = (self.pending[k] or 0) + 1
-  self.npending = self.npending + 1
-  return g
+  return told.fresh(self, key(g))
 end
 
 function S:ask(space, rng)
   if self.space ~= space then self.space, self.decs = space, {} end
   local o = self.opts
   local g
-  if not o.model or self.nscored < o.startup or #self.history + self.npending < o.startup then
+  if not o.model or #self.scored < o.startup or #self.history + self.npending < o.startup then
     for _ = 1, REDRAWS do
       g = space:sample(rng)
       if self:_fresh(g) then break end
