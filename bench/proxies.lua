@@ -50,9 +50,9 @@ local published = { synflow = 0.74, jacob_cov = 0.73, snip = 0.60, grad_norm = 0
 local published_note = { naswot = "-", flops = "-", params = "NB201 CIFAR-100 (Abdelfattah et al. 2021)" }
 
 local now = require("system").gettime
-local recipe = { epochs = math.tointeger(opts.epochs), fraction = opts.fraction, batch = 128 }
-local key = ("fmnist C8N1 e%d f%g pb%d s%d"):format(recipe.epochs, recipe.fraction, opts.batch, opts.seed)
-if opts.offset ~= 0 then key = key .. (" o%d"):format(opts.offset) end
+local cells_mod = dofile((arg[0]:match("^(.*)/[^/]*$") or ".") .. "/cells.lua")
+local recipe = cells_mod.recipe(opts.epochs, opts.fraction)
+local key = cells_mod.key(recipe, opts.batch, opts.seed, opts.offset)
 
 if opts.time > 0 then
   local core = require "nas.core"
@@ -86,28 +86,13 @@ if opts.time > 0 then
 end
 
 -- ---- the cache ----------------------------------------------------------------
-local cache = { version = 1, runs = {} }
-do
-  local f = io.open(opts.cache, "rb")
-  if f then
-    local ok, c = pcall(json.decode, f:read("a"))
-    f:close()
-    if ok and type(c) == "table" and type(c.runs) == "table" then cache = c end
-  end
-end
+local cache = cells_mod.load(opts.cache)
 cache.runs[key] = cache.runs[key] or {}
 local runs = cache.runs[key]
-local function save()
-  local dir = opts.cache:match("^(.*)/[^/]*$")
-  if dir then require("nas.store").mkdir(dir) end
-  local f = assert(io.open(opts.cache .. ".tmp", "wb"))
-  f:write(json.encode(cache))
-  f:close()
-  assert(os.rename(opts.cache .. ".tmp", opts.cache))
-end
+local function save() cells_mod.save(cache, opts.cache) end
 
 -- ---- run ---------------------------------------------------------------------
-local data = nas.data.fashion_mnist{ valid = 5000, seed = 1 }
+local data = cells_mod.data()
 local batch = { data = data, size = opts.batch, seed = opts.seed }
 print(("proxies vs training: %s, %d threads, cache %s (%d cells cached)"):format(key, nas.threads(), opts.cache,
   (function() local c = 0 for _ in pairs(runs) do c = c + 1 end return c end)()))
@@ -131,17 +116,8 @@ for i = 1, math.tointeger(opts.n) do
       r.time[name] = now() - t0
       if s then r.proxy[name] = s else r.fail[name] = why end
     end
-    local model = nas.model(net, { seed = i + opts.offset })
-    local t0 = now()
-    local hist, msg = model:train(data.train, { epochs = recipe.epochs, fraction = recipe.fraction,
-                                                batch = recipe.batch, seed = i + opts.offset })
-    if hist then
-      r.accuracy = model:evaluate(data.valid).accuracy
-      r.train_s = now() - t0
-    else
-      r.error = msg
-    end
-    model:release()
+    local tr = cells_mod.train(net, data, recipe, i + opts.offset)
+    r.accuracy, r.train_s, r.error = tr.accuracy, tr.train_s, tr.error
     runs[arch] = r
     save()
     train_total = train_total + (r.train_s or 0)

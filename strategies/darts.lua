@@ -30,6 +30,7 @@
 --                  epoch where the derived cell has >= max_skips (2) edges of value
 --                  `skip` ("skip_connect");
 --   max_skips (2), skip ("skip_connect"),
+--   max_seconds: stop after the chunk that crosses this much wall time (r.stopped says so),
 --   progress = function(info) after every chunk (50) steps: {epoch, step, total_steps,
 --     loss, arch_loss, seconds}.
 local nas = require "nas"
@@ -39,7 +40,7 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "guard", "max_skips", "skip", "progress",
-               "chunk" }
+               "chunk", "max_seconds" }
 
 local function count(g, skip)
   local n = 0
@@ -63,6 +64,11 @@ function M._bilevel(o, v)
   local epochs, batch, seed = o.epochs or 1, o.batch or 64, o.seed or 0
   local max_skips, skip = o.max_skips or 2, o.skip or "skip_connect"
   local chunk = o.chunk or 50
+  if o.max_seconds ~= nil and (type(o.max_seconds) ~= "number" or o.max_seconds <= 0) then
+    util.argerror(1, fname, "field 'max_seconds' must be a number > 0", 3)
+  end
+  local now = require("nas.oneshot").now
+  local start = now()
 
   -- the two halves of the training split
   local train = o.data.train
@@ -70,7 +76,6 @@ function M._bilevel(o, v)
   local wtrain, atrain = train:split(train:count() // 2, seed)
 
   local t0 = os.clock()
-  local wall0 = os.time()
   local sn = nas.supernet(o.space, { seed = seed, device = o.device, memfmt = o.memfmt })
   sn:mode(v.mode, v.tau and v.tau(0, 1) or nil)
   local weights = { epochs = epochs, batch = batch, seed = seed, lr = 0.025, momentum = 0.9,
@@ -104,12 +109,16 @@ function M._bilevel(o, v)
         break
       end
     end
+    if not p.done and o.max_seconds and now() - start >= o.max_seconds then
+      stopped = ("time budget: stopped after step %d of %d"):format(p.step, p.total_steps)
+      break
+    end
   until p.done
   d:release()
   if v.mode == "gumbel" then sn:mode("fixed") end -- evaluations of the result: the argmax cell
   return {
     genotype = sn:genotype(), arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
-    seconds = os.difftime(os.time(), wall0), cpu_seconds = os.clock() - t0, steps = p.step, supernet = sn,
+    seconds = now() - start, cpu_seconds = os.clock() - t0, steps = p.step, supernet = sn,
   }
 end
 

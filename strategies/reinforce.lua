@@ -359,6 +359,14 @@ function S:ask(space, rng)
   return g
 end
 
+-- One draw from the current policy (after learning from the trials told so far),
+-- recorded nowhere: ENAS (strategies/enas.lua) trains the shared weights on such
+-- draws without telling them.
+function S:sample(space, rng)
+  self:_advance(space)
+  return self:_draw(space, rng)
+end
+
 -- The policy's most likely genotype (argmax of every distribution made so far).
 -- controller "lstm": greedy decoding, each decision's most likely choice given those before it.
 function S:_lstm_greedy(upto)

@@ -227,3 +227,85 @@ describe("strategies.darts", function()
     assert.matches("'data'", err(darts.run, { space = toy }))
   end)
 end)
+
+describe("strategies.spos and strategies.enas", function()
+  local d = quadrants(480)
+  -- two op decisions: "none" on either erases the input
+  local two = nas.space("two", function(c)
+    local net = nas.net{ input = { 1, 8, 8 } }
+    local VALUES = { "none", "skip", "pool" }
+    local f = c:op("a", VALUES, function(v) return apply(net, v, 0) end, net)
+    if f == nil then f = net:zero{ input = 0 } end
+    f = c:op("b", VALUES, function(v) return apply(net, v, f) end, net)
+    if f == nil then f = net:zero{ input = 0 } end
+    net:flatten{ input = f }
+    net:linear{ out = 4 }
+    return net
+  end)
+
+  it("SPOS trains single paths, then scores subnets with the inherited weights", function()
+    local spos = require "strategies.spos"
+    local phases = {}
+    local r = assert(spos.run{ space = two, data = { train = d }, epochs = 4, batch = 32, seed = 1, holdout = 160,
+                               trials = 9, strategy = require("strategies.random").new(), chunk = 5,
+                               weights = { lr = 0.05 },
+                               progress = function(p) phases[p.phase] = (phases[p.phase] or 0) + 1 end })
+    assert.is_true(phases.train >= 2)
+    assert.equal(1, phases.search)
+    assert.equal(9, #r.search.trials)
+    -- every subnet with a "none" is at chance; the others learnt the task
+    local best_none = 0
+    for _, t in ipairs(r.search.trials) do
+      if t.status == "ok" and (t.genotype.a == "none" or t.genotype.b == "none") then
+        best_none = math.max(best_none, t.score)
+      end
+    end
+    assert.is_true(best_none < 0.45, "none subnet scored " .. best_none)
+    assert.is_true(r.score > 0.8, "best subnet scored " .. r.score)
+    assert.are_not.equal("none", r.genotype.a)
+    assert.are_not.equal("none", r.genotype.b)
+    assert.equal(4, #r.history)
+    -- the supernet is left on the winner's path: evaluating it again gives its score
+    assert.equal("path", r.supernet:mode())
+    local again = r.supernet:evaluate(d).accuracy
+    assert.is_true(again > 0.8)
+    -- options
+    assert.matches("'trials'", err(spos.run, { space = two, data = { train = d }, trials = 0 }))
+    assert.matches("unknown option", err(spos.run, { space = two, data = { train = d }, guard = "sigmoid" }))
+    assert.matches("'data'", err(spos.run, { space = two }))
+    assert.matches("'holdout'", err(spos.run, { space = two, data = { train = d }, holdout = -1 }))
+  end)
+
+  it("ENAS moves the controller away from paths that erase the input", function()
+    local enas = require "strategies.enas"
+    local rewards = {}
+    local r = assert(enas.run{ space = two, data = { train = d }, epochs = 4, batch = 32, seed = 2, holdout = 160,
+                               controller_steps = 30, reward_rows = 64, lr = 0.05, final_samples = 4,
+                               weights = { lr = 0.05 },
+                               progress = function(p) if p.phase == "controller" then rewards[#rewards + 1] = p.reward end end })
+    assert.equal(4, #rewards)
+    assert.is_true(rewards[4] > rewards[1], ("rewards %g -> %g"):format(rewards[1], rewards[4]))
+    local pa = r.policy:probabilities("a")
+    assert.is_true(pa[1] < 1 / 3, "p(none) on a: " .. pa[1])
+    assert.are_not.equal("none", r.genotype.a)
+    assert.are_not.equal("none", r.genotype.b)
+    assert.is_true(r.score > 0.8)
+    assert.equal(5, #r.candidates)
+    assert.matches("controller", err(enas.run, { space = two, data = { train = d }, controller = "tree" }))
+    assert.matches("'hidden'", err(enas.run, { space = two, data = { train = d }, hidden = 8 }))
+    assert.matches("'controller_steps'", err(enas.run, { space = two, data = { train = d }, controller_steps = 0 }))
+  end)
+
+  it("stops at max_seconds (darts, spos)", function()
+    local r = assert(require("strategies.darts").run{ space = two, data = { train = d }, epochs = 50, batch = 32,
+                                                      chunk = 2, max_seconds = 1e-3 })
+    assert.matches("time budget: stopped after step 2 of", r.stopped)
+    r = assert(require("strategies.spos").run{ space = two, data = { train = d }, epochs = 50, batch = 32,
+                                               max_seconds = 1e-3, trials = 3 })
+    local at, of = r.stopped:match("^time budget: stopped after step (%d+) of (%d+)$")
+    assert.is_true(tonumber(at) < tonumber(of), r.stopped)
+    assert.equal(tonumber(at), r.steps)
+    assert.matches("max_seconds", err(require("strategies.darts").run, { space = two, data = { train = d },
+                                                                          max_seconds = 0 }))
+  end)
+end)
