@@ -18,7 +18,8 @@
 -- scored on all holdout rows with `final_bn_batches` (10) batches of BN recalibration.
 --
 -- Options (strict): space, data (required); epochs (1), samples, batch, seed (0),
--- weights, device, memfmt, fixed, holdout (2000), bn_batches (2), max_seconds,
+-- weights, device, memfmt, fixed, base (see nas.supernet: spaces with non-op decisions
+-- search the supernet's subspace, those decisions pinned), holdout (2000), bn_batches (2), max_seconds,
 -- chunk, progress (as spos.run: info.phase "train" | "controller" | "final");
 -- controller ("categorical" | "lstm"), lr (reinforce's default: 0.01;
 -- lstm 0.005), momentum (0.9: the reward baseline's EMA), entropy, hidden

@@ -19,8 +19,9 @@
 -- holdout rows (2000, carved out of the training split, never trained on).
 --
 -- Options (strict): space, data (required); epochs (1), samples (all training
--- rows), batch (64), seed (0), weights, device, memfmt, fixed (values of the
--- space's non-op decisions, see nas.supernet), holdout (2000), bn_batches (10),
+-- rows), batch (64), seed (0), weights, device, memfmt, fixed / base (see nas.supernet:
+-- a space with non-op decisions, e.g. spaces/chain.lua's depth, is searched over
+-- the supernet's subspace with those decisions pinned), holdout (2000), bn_batches (10),
 -- strategy (an ask/tell strategy object; default evolution{population = 20, sample = 5}),
 -- trials (200: subnets scored in phase 2), search_minutes (no limit),
 -- max_seconds (phase 1 stops after the step that crosses it), chunk (50: steps

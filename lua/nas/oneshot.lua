@@ -17,7 +17,7 @@ local util = require "nas.util"
 local M = {}
 
 M.keys = { "space", "data", "epochs", "samples", "batch", "seed", "weights", "device", "memfmt", "holdout",
-           "bn_batches", "max_seconds", "progress", "chunk", "fixed" }
+           "bn_batches", "max_seconds", "progress", "chunk", "fixed", "base" }
 
 local function now()
   local ok, sys = pcall(require, "system")
@@ -55,7 +55,8 @@ function M.begin(o, fname, keys, level)
   local holdout = math.min(o.holdout or 2000, train:count() // 2)
   local wtrain, hold = train:split(holdout, seed + 1)
   local t0 = now()
-  local sn = nas.supernet(o.space, { seed = seed, device = o.device, memfmt = o.memfmt, fixed = o.fixed })
+  local sn = nas.supernet(o.space, { seed = seed, device = o.device, memfmt = o.memfmt, fixed = o.fixed,
+                                    base = o.base })
   sn:mode("path")
   local weights = { epochs = o.epochs or 1, batch = o.batch or 64, seed = seed, lr = 0.025, momentum = 0.9,
                     weight_decay = 3e-4, schedule = "cosine", grad_clip = 5 }
@@ -63,7 +64,7 @@ function M.begin(o, fname, keys, level)
   local copts = util.without(weights, { progress = true, on_epoch = true, chunk = true })
   local t, msg = util.guard(level, sn._m.train_begin, sn._m, wtrain, copts)
   if not t then error(fname .. ": " .. tostring(msg), level) end
-  return { o = o, fname = fname, sn = sn, space = o.space, trainer = t, train = wtrain, hold = hold, t0 = t0,
+  return { o = o, fname = fname, sn = sn, space = sn.subspace, trainer = t, train = wtrain, hold = hold, t0 = t0,
            bn_batches = o.bn_batches or 10, rng = nas.rng(seed, 0), losses = {}, p = nil, seed = seed,
            chunk = o.chunk or 50, max_seconds = o.max_seconds }
 end

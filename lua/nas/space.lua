@@ -345,7 +345,7 @@ local function decide(c, name, d)
     return prev.value
   end
   local decl = d
-  if c.restrict then d = c.restrict(d) or d end
+  if c.restrict then d = c.restrict(d, name) or d end
   local v
   if c.mode == "strict" then
     local raw = c.g[name]
@@ -731,8 +731,8 @@ function Space:complexity(g)
   return net and net:params() or nil
 end
 
--- A view of this space whose decisions' domains pass through f(decision) ->
--- narrower decision (same fields: kind, values | lo, hi, log). Genotypes of
+-- A view of this space whose decisions' domains pass through f(decision, name) ->
+-- narrower decision (or nil: unchanged) (same fields: kind, values | lo, hi, log). Genotypes of
 -- the view are genotypes of the space.
 function Space:restrict(f, label)
   check_space(self, "restrict")
@@ -743,7 +743,7 @@ function Space:restrict(f, label)
   end
   local inner = self._restrict
   if inner then
-    view._restrict = function(d) return f(inner(d) or d) end
+    view._restrict = function(d, name) return f(inner(d, name) or d, name) end
   else
     view._restrict = f
   end
@@ -756,8 +756,8 @@ end
 -- values of non-op decisions. nas.supernet(space, opts) builds its model.
 function Space:supernet_net(opts)
   check_space(self, "supernet_net")
-  util.check_options(opts, { "fixed" }, 2, "supernet_net", 2)
-  return require("nas.supernet").build(self, opts and opts.fixed)
+  util.check_options(opts, { "fixed", "base" }, 2, "supernet_net", 2)
+  return require("nas.supernet").build(self, opts and opts.fixed, opts and opts.base)
 end
 
 Space.__tostring = function(self)

@@ -11,6 +11,14 @@
 --   sn:evaluate(ds); sn:train(ds, opts) (weights only, in the current mode)
 --   local d = sn:darts_begin(train, valid, opts); d:run(steps) -- see strategies/darts.lua
 --
+--   sn.subspace                      -- the space restricted to the pinned values: its
+--                                    -- genotypes are exactly the supernet's subnets
+--
+-- opts: seed, device, memfmt; fixed = { name = value } pins decisions (an op
+-- decision given here is not mixed); base = a genotype of the space whose
+-- values pin the non-op decisions only (depth, widths, ...: a fixed topology for
+-- spaces/chain.lua and spaces/mobilenet.lua); op decisions stay mixed.
+--
 -- How a space becomes a supernet: its function runs once with a supernet
 -- chooser (c.supernet == true). There, c:op(name, values, fn, net) calls fn(v)
 -- for every value v (fn returns a node id, or nil for "none": a zero node of
@@ -57,7 +65,10 @@ function SC:op(name, values, fn, net)
     sc_error(self, ("c:op: decision '%s': a supernet build needs the net as 4th argument"):format(name))
   end
   if #values > 16 then sc_error(self, ("c:op: decision '%s' has %d values; mixed nodes take at most 16"):format(name, #values)) end
-  if self.fixed[name] ~= nil then return fn(self.fixed[name]) end
+  if self.fixed[name] ~= nil then
+    self.pinned[name] = self.fixed[name]
+    return fn(self.fixed[name])
+  end
   local d = self.index[name]
   if d then
     if not same_values(self.decisions[d].values, values) then
@@ -90,18 +101,25 @@ end
 local function not_op(kind)
   return function(self, name)
     local v = self.fixed[name]
-    if v ~= nil then return v end
+    if v == nil then v = self.base[name] end
+    if v ~= nil then
+      self.pinned[name] = v
+      return v
+    end
     sc_error(self, ("decision '%s' (c:%s) is not an op choice: supernets need a fixed topology " ..
-                    "(give its value in opts.fixed)"):format(tostring(name), kind))
+                    "(give its value in opts.fixed or opts.base)"):format(tostring(name), kind))
   end
 end
 SC.choice, SC.int, SC.bool, SC.float = not_op("choice"), not_op("int"), not_op("bool"), not_op("float")
 function SC:done() end
 
--- The supernet net of a space: net, decisions ({name, values} in index order).
-function M.build(space, fixed)
+-- The supernet net of a space: net, decisions ({name, values} in index order),
+-- pinned (name -> value of every decision that is not mixed: from fixed, or
+-- from base for non-op decisions).
+function M.build(space, fixed, base)
   if not spacemod.is_space(space) then util.argerror(1, "supernet", "space expected (from nas.space)", 3) end
-  local c = setmetatable({ supernet = true, space = space.name, fixed = fixed or {}, decisions = {}, index = {} }, SC)
+  local c = setmetatable({ supernet = true, space = space.name, fixed = fixed or {}, base = base or {},
+                           decisions = {}, index = {}, pinned = {} }, SC)
   local net = space._fn(c, space.opts)
   if not netmod.is_net(net) then
     error(("space '%s': its function must return a net, got %s"):format(space.name, type(net)), 3)
@@ -109,12 +127,29 @@ function M.build(space, fixed)
   if #c.decisions == 0 then
     error(("space '%s' has no op decisions (c:op): nothing to mix"):format(space.name), 3)
   end
-  return net, c.decisions
+  return net, c.decisions, c.pinned
+end
+
+-- The one-value domain of decision d holding v (for Space:restrict).
+local function single(d, v)
+  if d.kind == "int" then return { kind = "int", lo = v, hi = v } end
+  if d.kind == "float" then return { kind = "float", lo = v, hi = v, log = d.log } end
+  return { kind = "choice", values = { v } }
+end
+
+-- The space restricted to the supernet's pinned values: its genotypes are the
+-- supernet's subnets (what SPOS/ENAS sample and search).
+local function restricted(space, pinned)
+  if next(pinned) == nil then return space end
+  return space:restrict(function(d, name)
+    local v = pinned[name]
+    if v ~= nil then return single(d, v) end
+  end, "supernet")
 end
 
 -- ---- the supernet object --------------------------------------------------------
 
-local opt_keys = { "seed", "device", "memfmt", "fixed" }
+local opt_keys = { "seed", "device", "memfmt", "fixed", "base" }
 
 function M.new(space, opts)
   util.check_options(opts, opt_keys, 2, "supernet", 2)
@@ -122,10 +157,13 @@ function M.new(space, opts)
   if opts.fixed ~= nil and type(opts.fixed) ~= "table" then
     util.argerror(2, "supernet", "field 'fixed' must be a table name -> value", 2)
   end
-  local net, decisions = M.build(space, opts.fixed)
+  if opts.base ~= nil and type(opts.base) ~= "table" then
+    util.argerror(2, "supernet", "field 'base' must be a genotype (a table name -> value)", 2)
+  end
+  local net, decisions, pinned = M.build(space, opts.fixed, opts.base)
   local model = require("nas.model").new(net, { seed = opts.seed, device = opts.device, memfmt = opts.memfmt })
   local self = setmetatable({ space = space, net = net, model = model, _m = model._m, decisions = decisions,
-                              fixed = opts.fixed or {}, index = {} }, Supernet)
+                              fixed = pinned, index = {}, subspace = restricted(space, pinned) }, Supernet)
   for i, d in ipairs(decisions) do self.index[d.name] = i end
   return self
 end
