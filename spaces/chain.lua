@@ -17,6 +17,10 @@
 --                              last map has at most max_flatten values, e.g. 64x7x7)
 -- A block is conv(k, width, bias off) - bn - relu [- pool]. The head is heads[1] (gap -
 -- linear by default). Kernels wider than the current map are not offered.
+--
+-- Supernet (nas.supernet(space, { base = genotype })): the kernels are the op
+-- decisions (every block holds one conv-bn-relu per kernel, joined by a mixed
+-- node); depth, widths, downsampling, skips and head come from `base` (or `fixed`).
 --   require("spaces.chain").with{ heads = { "gap", "flatten" }, widths = { 16, 32, 48, 64 } }
 local nas = require "nas"
 
@@ -70,13 +74,19 @@ local function build(c, o)
   local x = net:input()
   for i = 1, c:int("depth", o.min_depth, o.max_depth) do
     local width = c:choice("width" .. i, o.widths)
-    local k = c:choice("kernel" .. i, fitting(o.kernels, size))
+    local kernels = fitting(o.kernels, size)
+    local k = not c.supernet and c:choice("kernel" .. i, kernels) or nil
     local down = "none"
     if size >= o.min_size then down = c:choice("down" .. i, o.downs) end
     local skip = "none"
     if i > 1 then skip = c:choice("skip" .. i, o.skips) end
-    local y = net:conv{ input = x, out = width, k = k, stride = down == "stride" and 2 or 1, bias = false }
-    net:bn(); y = net:relu()
+    local function block(kk)
+      net:conv{ input = x, out = width, k = kk, stride = down == "stride" and 2 or 1, bias = false }
+      net:bn()
+      return net:relu()
+    end
+    local y
+    if c.supernet then y = c:op("kernel" .. i, kernels, block, net) else y = block(k) end
     if down == "maxpool" then
       y = net:maxpool{ k = 2 }
     elseif down == "avgpool" then

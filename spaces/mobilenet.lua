@@ -15,6 +15,11 @@
 -- - [squeeze-excite: gap-linear-relu-linear-sigmoid, mul] - 1x1 project conv-bn,
 -- plus the input when the stride is 1 and the channels match. The first block of
 -- a stage has the stage's stride.
+--
+-- Supernet (nas.supernet(space, { base = genotype })): expand<s> and kernel<s> are
+-- the op decisions (every block holds one MBConv per expansion and kernel, joined
+-- by nested mixed nodes; a stage's blocks share its two decisions); act, depths
+-- and squeeze-excite come from `base` (or `fixed`).
 local nas = require "nas"
 
 local defaults = {
@@ -72,7 +77,7 @@ local function build(c, o)
   local channels = o.stem
   for s, stage in ipairs(o.stages) do
     local depth = c:int("depth" .. s, 1, o.max_depth)
-    local e = c:choice("expand" .. s, o.expansions)
+    local e = not c.supernet and c:choice("expand" .. s, o.expansions) or nil
     local stride = stage.stride or 1
     local size = math.min(net:shape(x)[2], net:shape(x)[3])
     size = (size + stride - 1) // stride -- the map after the stage's first block
@@ -81,10 +86,19 @@ local function build(c, o)
       if k <= size then fit[#fit + 1] = k end
     end
     if #fit == 0 then fit[1] = 1 end
-    local k = c:choice("kernel" .. s, fit)
+    local k = not c.supernet and c:choice("kernel" .. s, fit) or nil
     local se = o.se and c:bool("se" .. s) or false
     for b = 1, depth do
-      x = mbconv(net, x, channels, stage.out, b == 1 and stride or 1, e, k, se, a, o.se_ratio)
+      local bs, cin, xin = b == 1 and stride or 1, channels, x
+      if c.supernet then -- every (expansion, kernel) of the stage: nested mixed nodes
+        x = c:op("expand" .. s, o.expansions, function(ee)
+          return c:op("kernel" .. s, fit, function(kk)
+            return mbconv(net, xin, cin, stage.out, bs, ee, kk, se, a, o.se_ratio)
+          end, net)
+        end, net)
+      else
+        x = mbconv(net, x, channels, stage.out, bs, e, k, se, a, o.se_ratio)
+      end
       channels = stage.out
     end
   end

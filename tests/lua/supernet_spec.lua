@@ -309,3 +309,52 @@ describe("strategies.spos and strategies.enas", function()
                                                                           max_seconds = 0 }))
   end)
 end)
+
+describe("supernets of spaces/chain.lua and spaces/mobilenet.lua", function()
+  local d = quadrants(200)
+  for _, name in ipairs{ "chain", "mobilenet" } do
+    it(name .. ": op decisions mixed, the rest pinned by base; subspace, paths and SPOS", function()
+      local space = require("spaces." .. name).with{ input = { 1, 8, 8 }, classes = 4 }
+      local base = space:sample(nas.rng(3))
+      local sn = nas.supernet(space, { base = base, seed = 1 })
+      local ops = name == "chain" and { kernel = true } or { kernel = true, expand = true }
+      assert.is_true(#sn.decisions >= 1)
+      for _, dec in ipairs(sn.decisions) do
+        assert.is_truthy(ops[dec.name:match("^(%a+)")], dec.name)
+      end
+      -- pinned decisions keep base's values in every genotype of the subspace
+      local n = 0
+      for s = 1, 10 do
+        local g = sn.subspace:sample(nas.rng(s))
+        for k, v in pairs(base) do
+          if not ops[k:match("^(%a+)")] then assert.equal(v, g[k], k) end
+        end
+        assert.is_truthy(space:build(g))
+        n = n + 1
+      end
+      local size = 1
+      for _, dec in ipairs(sn.decisions) do size = size * #dec.values end
+      assert.equal(size, sn.subspace:size())
+      -- the derived genotype is a genotype of the space
+      local g = sn:genotype()
+      assert.is_truthy(space:build(g))
+      -- "fixed" (argmax) is the path of the argmax genotype
+      sn:mode("fixed")
+      local a = sn:predict(d, 0, 8)
+      sn:subnet(g)
+      local b = sn:predict(d, 0, 8)
+      assert.equal(8, #a)
+      for i = 1, #a do
+        for j = 1, 4 do assert.near(a[i][j], b[i][j], 1e-5) end
+      end
+      -- SPOS over the subspace
+      local r = assert(require("strategies.spos").run{ space = space, base = base, data = { train = d }, epochs = 1,
+                                                       batch = 32, holdout = 40, trials = 4, bn_batches = 2 })
+      for k, v in pairs(base) do
+        if not ops[k:match("^(%a+)")] then assert.equal(v, r.genotype[k], k) end
+      end
+      assert.is_truthy(space:build(r.genotype))
+      assert.matches("not an op choice", err(nas.supernet, space, {}))
+    end)
+  end
+end)
