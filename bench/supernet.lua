@@ -79,9 +79,9 @@ print(("random cells: %d trained, validation accuracy min %.4f, median %.4f, max
 -- ---- 2. the searches ---------------------------------------------------------------------
 local cap = opts.minutes * 60
 local function progress(name)
-  local last = 0
+  local last, t0 = 0, now()
   return function(p)
-    local t = p.seconds or 0
+    local t = now() - t0
     if t - last < 30 and not (p.phase == "search" or p.phase == "final" or p.phase == "controller") then return end
     last = t
     print(("  %-5s %6.0fs %s step %s/%s loss %.3f%s"):format(name, t, p.phase or "train", tostring(p.step),

@@ -9,6 +9,7 @@
 --   sn:genotype()                    -- argmax per decision: a genotype the space builds normally
 --   sn:subnet(g, { data = ds })      -- the same model in path mode on g's ops, BN recalibrated
 --   sn:evaluate(ds); sn:train(ds, opts) (weights only, in the current mode)
+--   sn:save(path); sn:load(path)     -- weights + path .. ".arch.json" (logits, pinned, mode)
 --   local d = sn:darts_begin(train, valid, opts); d:run(steps) -- see strategies/darts.lua
 --
 --   sn.subspace                      -- the space restricted to the pinned values: its
@@ -263,6 +264,49 @@ function Supernet:darts_begin(train, valid, opts)
   local d, msg, status = util.guard(2, core.darts_begin, self._m, train, valid, opts)
   if not d then return nil, msg, status end
   return d
+end
+
+-- sn:save(path): the shared weights to `path` (torch.save format, as
+-- model:save) and the architecture to `path .. ".arch.json"`: every decision's
+-- name, values and logits, the pinned values, the mix mode. sn:load(path) reads
+-- both back into a supernet of the same space and options (decisions must match).
+function Supernet:save(path)
+  if type(path) ~= "string" then util.argerror(1, "save", "path (a string) expected", 2) end
+  self.model:save(path)
+  local decs = {}
+  for i, d in ipairs(self.decisions) do decs[i] = { name = d.name, values = d.values, logits = self._m:arch(i) } end
+  local doc = { space = self.space.name, mode = self._m:mix_mode(), decisions = decs, pinned = self.fixed }
+  local f, msg = io.open(path .. ".arch.json", "wb")
+  if not f then error("save: " .. tostring(msg), 2) end
+  f:write(require("nas.store").json.encode(doc))
+  f:close()
+end
+
+function Supernet:load(path)
+  if type(path) ~= "string" then util.argerror(1, "load", "path (a string) expected", 2) end
+  local f, msg = io.open(path .. ".arch.json", "rb")
+  if not f then error("load: " .. tostring(msg), 2) end
+  local ok, doc = pcall(require("nas.store").json.decode, f:read("a"))
+  f:close()
+  if not ok or type(doc) ~= "table" or type(doc.decisions) ~= "table" then
+    error(("load: %s.arch.json is not a supernet architecture file"):format(path), 2)
+  end
+  if #doc.decisions ~= #self.decisions then
+    error(("load: %s.arch.json has %d decisions, this supernet %d"):format(path, #doc.decisions, #self.decisions), 2)
+  end
+  for i, d in ipairs(self.decisions) do
+    local e = doc.decisions[i]
+    if type(e) ~= "table" or e.name ~= d.name or type(e.values) ~= "table" or not same_values(e.values, d.values)
+       or type(e.logits) ~= "table" or #e.logits ~= #d.values then
+      error(("load: decision %d of %s.arch.json (%s) does not match this supernet's '%s'"):format(i, path,
+            tostring(type(e) == "table" and e.name), d.name), 2)
+    end
+  end
+  self.model:load(path)
+  for i, e in ipairs(doc.decisions) do self._m:set_arch(i, e.logits) end
+  -- the modes that need no more than the logits (a path or a tau is not saved)
+  if doc.mode == "softmax" or doc.mode == "fixed" or doc.mode == "sigmoid" then self._m:mix_mode(doc.mode, 1.0) end
+  return self
 end
 
 Supernet.__tostring = function(self)

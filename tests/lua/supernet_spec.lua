@@ -220,6 +220,31 @@ describe("strategies.darts", function()
     assert.matches("unknown option", err(gdas.run, { space = toy, data = { train = d }, guard = "sigmoid" }))
   end)
 
+  it("saves and loads a searched supernet (weights and logits)", function()
+    local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, arch_lr = 0.05, seed = 1 })
+    local path = ("%s/supernet_spec_save_%d.pt"):format(tmp, os.time())
+    r.supernet:save(path)
+    local sn = nas.supernet(toy, { seed = 99 })
+    assert.are_not.same(r.arch, sn:arch())
+    sn:load(path)
+    assert.same(r.arch, sn:arch())
+    assert.equal("softmax", sn:mode())
+    local a, b = r.supernet:predict(d, 0, 4), sn:predict(d, 0, 4)
+    for i = 1, 4 do for j = 1, 4 do assert.near(a[i][j], b[i][j], 1e-6) end end
+    -- a supernet of another space is refused, naming the decision
+    local other = nas.space("other", function(c)
+      local net = nas.net{ input = { 1, 8, 8 } }
+      local f = c:op("feat", { "skip", "pool" }, function(v) return apply(net, v, 0) end, net)
+      net:flatten{ input = f }
+      net:linear{ out = 4 }
+      return net
+    end)
+    assert.matches("does not match this supernet's 'feat'", err(nas.supernet(other).load, nas.supernet(other), path))
+    assert.matches("No such file", err(sn.load, sn, path .. ".missing"))
+    os.remove(path)
+    os.remove(path .. ".arch.json")
+  end)
+
   it("checks its options", function()
     assert.matches("order must be 1 or 2", err(darts.run, { space = toy, data = { train = d }, order = 3 }))
     assert.matches("guard must be", err(darts.run, { space = toy, data = { train = d }, guard = "x" }))
