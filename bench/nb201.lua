@@ -56,7 +56,8 @@ local CANDIDATES = {
   { name = "reinforce", label = "REINFORCE (lr .01)", new = function(S) return S.new{ lr = 0.01, momentum = 0.9 } end },
   { name = "reinforce", id = "reinforce05", label = "REINFORCE lr .5 (*)", paper_note = true,
     new = function(S) return S.new{ lr = 0.5, momentum = 0.9 } end },
-  { name = "local", label = "local (first impr.)", new = function(S) return S.new{ first_improvement = true } end },
+  { name = "local", id = "local1", label = "local (init 1)", new = function(S) return S.new{ init = 1 } end },
+  { name = "local", label = "local (init 10)", new = function(S) return S.new() end },
   { name = "tpe", label = "TPE", new = function(S) return S.new() end, optional = true },
   { name = "bo", label = "BO", new = function(S) return S.new() end, optional = true },
 }

@@ -134,6 +134,30 @@ describe("tpe and bo", function()
     assert.is_true(bo > bo0 + 0.3, msg)
   end)
 
+  it("local search from the best of init random samples (White et al.) beats random", function()
+    local LOCAL = require "strategies.local"
+    local N, SEEDS = 30, 20
+    local rnd = mean_best(function() return RANDOM.new() end, N, SEEDS)
+    local ls1 = mean_best(function() return LOCAL.new{ init = 1 } end, N, SEEDS)
+    local ls10 = mean_best(function() return LOCAL.new() end, N, SEEDS)
+    local msg = ("best after %d (mean of %d seeds): random %.3f, local init 1 %.3f, local init 10 %.3f")
+                :format(N, SEEDS, rnd, ls1, ls10)
+    print(msg)
+    assert.is_true(ls10 > rnd + 0.5, msg) -- (on this smooth space init 1 climbs as well: fewer samples spent)
+    assert.is_true(ls1 > rnd + 0.5, msg)
+    -- the climb starts from the best of the first 10 samples: ask 11 is one of its neighbours
+    local space = synthetic()
+    local L = LOCAL.new()
+    assert.are.equal(10, L.opts.init)
+    local trials = drive(L, space, fitness, 11, 4)
+    local best
+    for i = 1, 10 do if not best or trials[i].score > best.score then best = trials[i] end end
+    local diff = 0
+    for k, v in pairs(best.genotype) do if trials[11].genotype[k] ~= v then diff = diff + 1 end end
+    assert.are.equal(1, diff)
+    assert.has_error(function() LOCAL.new{ init = 0 } end)
+  end)
+
   it("tpe models a conditional decision on the trials where it is active", function()
     -- `depth` exists only when deep = true; `lr` is a log float, always active
     local space = nas.space("cond", function(c)
