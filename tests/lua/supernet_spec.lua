@@ -316,6 +316,13 @@ describe("strategies.spos and strategies.enas", function()
     assert.are_not.equal("none", r.genotype.b)
     assert.is_true(r.score > 0.8)
     assert.equal(5, #r.candidates)
+    -- the core's LSTM controller drives the same loop
+    local rl = assert(enas.run{ space = two, data = { train = d }, epochs = 2, batch = 32, seed = 2, holdout = 160,
+                                controller = "lstm", hidden = 8, controller_steps = 10, reward_rows = 64,
+                                final_samples = 2 })
+    assert.is_truthy(rl.policy.ctl)
+    assert.equal(2, #rl.history)
+    assert.is_truthy(two:build(rl.genotype))
     assert.matches("controller", err(enas.run, { space = two, data = { train = d }, controller = "tree" }))
     assert.matches("'hidden'", err(enas.run, { space = two, data = { train = d }, hidden = 8 }))
     assert.matches("'controller_steps'", err(enas.run, { space = two, data = { train = d }, controller_steps = 0 }))
