@@ -60,26 +60,30 @@ function S.new(opts)
                         _key = key, _space = nil, _ag = nil, _ak = nil, _parents = {}, _np = 0 }, S)
 end
 
+local type = type
+
 function S:tell(trial)
-  local g = trial.genotype
-  local sc = trial.score
-  if not (trial.status == "ok" and type(sc) == "number" and sc == sc) then sc = nil end
+  local g, sc = trial.genotype, trial.score
+  if trial.status ~= "ok" or type(sc) ~= "number" or sc ~= sc then sc = nil end
   local m = { id = trial.id, genotype = g, score = sc }
   local h = self.history
   h[#h + 1] = m
-  local k
-  if g == self._ag then k = self._ak else k = self._key(g) end
+  local k = self._ak
+  if g ~= self._ag then k = self._key(g) end
   self.seen[k] = true
-  local pending = self.pending
-  local c = pending[k]
-  if c then
-    if c > 1 then pending[k] = c - 1 else pending[k] = nil end
-    self.npending = self.npending - 1
+  if self.npending > 0 then
+    local pending = self.pending
+    local c = pending[k]
+    if c then
+      if c > 1 then pending[k] = c - 1 else pending[k] = nil end
+      self.npending = self.npending - 1
+    end
   end
   if sc then
     local scored = self.scored
     scored[#scored + 1] = m
-    if not self.best or sc > self.best.score then self.best = m end
+    local best = self.best
+    if not best or sc > best.score then self.best = m end
   end
 end
 
@@ -99,22 +103,25 @@ function S:population()
 end
 
 -- The scored members of the population (+ the elite) into self._parents; returns their count.
+local move = table.move
 local function parents_of(self)
   local o, h, parents = self.opts, self.scored, self._parents
   local nh, np = #h, 0
-  if nh + self.npending >= o.population then
-    local elite = o.elitism and self.best
-    local lo = nh - o.population + 1
+  local P = o.population
+  if nh + self.npending >= P then
+    local lo = nh - P + 1
     if lo < 1 then lo = 1 end
-    for i = lo, nh do
-      local m = h[i]
-      if m == elite then elite = nil end
-      np = np + 1
-      parents[np] = m
-    end
+    np = nh - lo + 1
+    if np > 0 then move(h, lo, nh, 1, parents) end
+    local elite = o.elitism and self.best
     if elite then
-      np = np + 1
-      parents[np] = elite
+      for i = 1, np do
+        if parents[i] == elite then elite = nil break end
+      end
+      if elite then
+        np = np + 1
+        parents[np] = elite
+      end
     end
   end
   for i = np + 1, self._np do parents[i] = nil end
@@ -124,36 +131,52 @@ end
 
 -- The best of k distinct members of members[1..n] drawn at random (a partial
 -- Fisher-Yates shuffle, done in place: members is scratch). The k positions come
--- from one draw in 0 .. n(n-1)..(n-k+1) - 1, read as mixed-radix digits (uniform
--- over ordered k-tuples of distinct members, as k draws would be; one rng call).
-local function tournament(members, n, k, rng)
-  if k > n then k = n end
+-- from one draw in 0 .. total - 1, total = n(n-1)..(n-k+1), read as mixed-radix
+-- digits (uniform over ordered k-tuples of distinct members, as k draws would be;
+-- one rng call).
+local function tuples(n, k)
   local total = 1
   for i = 1, k do total = total * (n - i + 1) end
-  local x = total <= 0x7fffffff and rng:int(0, total - 1)
+  return total
+end
+
+local function tournament(members, n, k, total, rng)
+  if k > n then k = n end
+  if total > 0x7fffffff then -- k draws
+    local best, bs
+    for i = 1, k do
+      local j = rng:int(i, n)
+      local m = members[j]
+      members[i], members[j] = m, members[i]
+      if not best or m.score > bs then best, bs = m, m.score end
+    end
+    return best
+  end
+  local x = rng:int(0, total - 1)
   local best, bs
   for i = 1, k do
-    local span, j = n - i + 1
-    if x then
-      j = i + x % span
-      x = x // span
-    else
-      j = rng:int(i, n)
-    end
+    local span = n - i + 1
+    local j = i + x % span
+    x = x // span
     local m = members[j]
-    members[i], members[j] = m, members[i]
-    if not best or m.score > bs then best, bs = m, m.score end
+    members[j] = members[i] -- (position i is not read again)
+    local s = m.score
+    if not best or s > bs then best, bs = m, s end
   end
   return best
 end
 
 -- The key function for space; switching to it re-keys the trials told so far.
+-- _ik: the space's int_key hook when the key function is nas.space's int_key one
+-- (ask calls it directly on _iks, one call less per key; the same key).
 local function use_space(self, space)
   self._space = space
   local kf = key_function(space)
   if kf == self._key then return end
   if self.npending > 0 then return end -- keys of pending asks are in the old form: keep it
   self._key, self._ag, self._ak = kf, nil, nil
+  self._ik = kf ~= key and type(space.int_key) == "function" and space.int_key or nil
+  self._iks = space
   local seen = {}
   for _, m in ipairs(self.history) do seen[kf(m.genotype)] = true end
   self.seen = seen
@@ -161,28 +184,31 @@ end
 
 function S:ask(space, rng)
   if space ~= self._space then use_space(self, space) end
-  local o, kf, seen, pending = self.opts, self._key, self.seen, self.pending
+  local o, kf, ik, iks, seen, pending = self.opts, self._key, self._ik, self._iks, self.seen, self.pending
   local np = parents_of(self)
   local g, k
   if np == 0 then -- warm-up (or nothing has worked yet): random samples
     for _ = 1, REDRAWS do
       g = space:sample(rng)
-      k = kf(g)
+      k = ik and ik(iks, g) or kf(g)
       if not seen[k] and not pending[k] then break end
     end
   else
-    local parents = self._parents
-    local a = tournament(parents, np, o.sample, rng)
+    local parents, sample = self._parents, o.sample
+    if self._tn ~= np then self._tn, self._tt = np, tuples(np, sample < np and sample or np) end
+    local a = tournament(parents, np, sample, self._tt, rng)
     local b
     if o.crossover > 0 and rng:uniform() < o.crossover then
-      b = tournament(parents, parents_of(self), o.sample, rng)
+      local n2 = parents_of(self)
+      b = tournament(parents, n2, sample, tuples(n2, sample < n2 and sample or n2), rng)
     end
     local rate = o.mutation_rate
+    local mutate = space.mutate
     for _ = 1, REDRAWS do
       local base = a.genotype
       if b then base = space:crossover(a.genotype, b.genotype, rng) end
-      g = space:mutate(base, rng, rate)
-      k = kf(g)
+      g = mutate(space, base, rng, rate)
+      k = ik and ik(iks, g) or kf(g)
       if not seen[k] and not pending[k] then break end
     end
   end

@@ -127,21 +127,40 @@ local function int_slow(self, lo, hi)
 end
 
 local MAXI = math.maxinteger
+-- 64 - bits for the small ranges (the shift that keeps the top bits of an output).
+local SMALL_SHIFT = {}
+for r = 1, 4095 do SMALL_SHIFT[r] = 64 - SMALL_BITS[r] end
 
 function Rng:int(lo, hi)
-  -- Integer ranges of 1..4095 (what searches draw) pass these tests without a C call: the
-  -- table hit, and range + maxinteger wraps below 0 only for an integer range >= 1 (a float
-  -- range, e.g. from int(1.0, 5), stays positive). The rest is checked in int_slow.
+  -- Integer ranges of 1..4095 (what searches draw) take the fast path after these tests, with no
+  -- C call: the table hit; range + maxinteger wraps below 0 only for an integer range >= 1 (a float
+  -- range, e.g. from int(1.0, 5), stays positive); and self's __index is Rng (an rng's metatable, read
+  -- through its __index; a table that is not an rng has none, and indexing a non-table raises Lua's
+  -- error). The rest is checked in int_slow.
   local range = hi - lo -- values - 1 (unsigned 64-bit); non-numbers raise Lua's arithmetic error
-  local bits = SMALL_BITS[range]
-  if not bits or range + MAXI >= 0 or getmetatable(self) ~= Rng then
-    lo, hi = int_slow(self, lo, hi)
-    range = hi - lo
-    if range == 0 then return lo end
-    bits = SMALL_BITS[range] or bits_of(range)
+  local shift = SMALL_SHIFT[range]
+  if shift and range + MAXI < 0 and self.__index == Rng then
+    -- Take the top bits of the next output, reject above range (Rng:next, inlined).
+    local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
+    local x
+    repeat
+      local r = s1 * 5
+      x = (((r << 7) | (r >> 57)) * 9) >> shift
+      local t = s1 << 17
+      s2 = s2 ~ s0
+      s3 = s3 ~ s1
+      s1 = s1 ~ s2
+      s0 = s0 ~ s3
+      s2 = s2 ~ t
+      s3 = (s3 << 45) | (s3 >> 19)
+    until x <= range
+    self[1], self[2], self[3], self[4] = s0, s1, s2, s3
+    return lo + x
   end
-  -- Take the top `bits` bits of the next output, reject above range (Rng:next, inlined).
-  local shift = 64 - bits
+  lo, hi = int_slow(self, lo, hi)
+  range = hi - lo
+  if range == 0 then return lo end
+  shift = 64 - (SMALL_BITS[range] or bits_of(range))
   local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
   while true do
     local r = s1 * 5
