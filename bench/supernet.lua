@@ -4,6 +4,7 @@
 --   nasrun --threads 2 bench/supernet.lua [--methods darts,gdas,spos,enas] [--minutes 20] [--n 50]
 --          [--seeds 3] [--cache runs/proxies_fmnist.json] [--darts_epochs 4] [--gdas_epochs 10]
 --          [--spos_epochs 6] [--enas_epochs 6] [--spos_trials 200] [--guard none] [--order 1] [--seed 1]
+--          [--derive nonzero|argmax]   (darts; default: darts.run's)
 --
 -- 1. The random cells: cell i (1..n) is spaces/cell.lua's space:sample(nas.rng(1, i)),
 --    trained with bench/cells.lua's recipe (1 epoch on 20 % of the training split,
@@ -26,7 +27,7 @@ local now = require("system").gettime
 
 local opts = { methods = "darts,gdas,spos,enas", minutes = 20, n = 50, seeds = 3, cache = "runs/proxies_fmnist.json",
                darts_epochs = 4, gdas_epochs = 10, spos_epochs = 6, enas_epochs = 6, spos_trials = 200,
-               guard = "none", order = 1, seed = 1 }
+               guard = "none", order = 1, seed = 1, derive = "" }
 do
   local i = 1
   while arg and arg[i] do
@@ -96,7 +97,8 @@ local runners = {
   darts = function()
     return require("strategies.darts").run{ space = space, data = data, epochs = math.tointeger(opts.darts_epochs),
       seed = math.tointeger(opts.seed), order = math.tointeger(opts.order), max_seconds = cap,
-      guard = opts.guard ~= "none" and opts.guard or nil, progress = progress("darts") }
+      guard = opts.guard ~= "none" and opts.guard or nil, derive = opts.derive ~= "" and opts.derive or nil,
+      progress = progress("darts") }
   end,
   gdas = function()
     return require("strategies.gdas").run{ space = space, data = data, epochs = math.tointeger(opts.gdas_epochs),
@@ -129,6 +131,13 @@ for name in opts.methods:gmatch("[^,]+") do
     if r.supernet then r.supernet.model:release() end
     local arch = space.arch_string(r.genotype)
     print(("%s: %.0f s, derived %s%s"):format(name, secs, arch, r.stopped and (" (" .. r.stopped .. ")") or ""))
+    if r.probs then
+      for _, dec in ipairs(r.supernet.decisions) do
+        local p = {}
+        for k, v in ipairs(r.probs[dec.name]) do p[k] = ("%s %.3f"):format(dec.values[k], v) end
+        print(("  %s: %s"):format(dec.name, table.concat(p, ", ")))
+      end
+    end
     local accs = {}
     for s = 1, math.tointeger(opts.seeds) do
       local tr = cells.train(space:build(r.genotype), data, recipe, 1000 + s)

@@ -30,6 +30,11 @@
 --                  epoch where the derived cell has >= max_skips (2) edges of value
 --                  `skip` ("skip_connect");
 --   max_skips (2), skip ("skip_connect"),
+--   derive ("nonzero"): how the discrete cell is read off the logits: "nonzero" is
+--     DARTS's rule (Liu et al. 2019, sec. 2.4: the zero op is excluded, its strength
+--     being underdetermined since scaling a node's output does not change the
+--     outcome behind batch normalisation), the argmax over the other ops;
+--     "argmax" takes the zero op too (NB201's DARTS code); zero ("none") names it,
 --   max_seconds: stop after the chunk that crosses this much wall time (r.stopped says so),
 --   progress = function(info) after every chunk (50) steps: {epoch, step, total_steps,
 --     loss, arch_loss, seconds}.
@@ -40,7 +45,7 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "guard", "max_skips", "skip", "progress",
-               "chunk", "max_seconds" }
+               "chunk", "max_seconds", "derive", "zero" }
 
 local function count(g, skip)
   local n = 0
@@ -64,6 +69,11 @@ function M._bilevel(o, v)
   local epochs, batch, seed = o.epochs or 1, o.batch or 64, o.seed or 0
   local max_skips, skip = o.max_skips or 2, o.skip or "skip_connect"
   local chunk = o.chunk or 50
+  local derive = o.derive or v.derive
+  if derive ~= "argmax" and derive ~= "nonzero" then
+    util.argerror(1, fname, "derive must be \"argmax\" or \"nonzero\", got " .. tostring(derive), 3)
+  end
+  local gopts = derive == "nonzero" and { exclude = { o.zero or "none" } } or nil
   if o.max_seconds ~= nil and (type(o.max_seconds) ~= "number" or o.max_seconds <= 0) then
     util.argerror(1, fname, "field 'max_seconds' must be a number > 0", 3)
   end
@@ -100,7 +110,7 @@ function M._bilevel(o, v)
                   arch_loss = p.arch_loss, seconds = p.seconds }
     end
     if p.epoch_done then
-      local g = sn:genotype()
+      local g = sn:genotype(gopts)
       local h = { epoch = p.epoch, loss = p.epoch_loss, accuracy = p.epoch_accuracy, arch_loss = p.arch_loss,
                   genotype = g, skips = count(g, skip) }
       history[#history + 1] = h
@@ -117,7 +127,7 @@ function M._bilevel(o, v)
   d:release()
   if v.mode == "gumbel" then sn:mode("fixed") end -- evaluations of the result: the argmax cell
   return {
-    genotype = sn:genotype(), arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
+    genotype = sn:genotype(gopts), derive = derive, arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
     seconds = now() - start, cpu_seconds = os.clock() - t0, steps = p.step, supernet = sn,
   }
 end
@@ -127,7 +137,8 @@ function M.run(o)
   if guard ~= nil and guard ~= "sigmoid" and guard ~= "early_stop" then
     util.argerror(1, "darts.run", "guard must be nil, \"sigmoid\" or \"early_stop\", got " .. tostring(guard), 2)
   end
-  return M._bilevel(o, { name = "darts.run", keys = keys, mode = guard == "sigmoid" and "sigmoid" or "softmax" })
+  return M._bilevel(o, { name = "darts.run", keys = keys, mode = guard == "sigmoid" and "sigmoid" or "softmax",
+                         derive = "nonzero" })
 end
 
 return M

@@ -10,7 +10,8 @@
 --   r.genotype, r.arch, r.probs, r.history, r.seconds  (as darts.run; the supernet is left in "fixed" mode)
 --
 -- Options: darts.run's (space, data, epochs, samples, batch, seed, order, weights, arch_lr, arch_beta1,
--- arch_beta2, arch_weight_decay, device, memfmt, progress, chunk, max_seconds) without guard, plus tau_max, tau_min.
+-- arch_beta2, arch_weight_decay, device, memfmt, progress, chunk, max_seconds, derive, zero) without guard, plus
+-- tau_max, tau_min. derive defaults to "argmax" here (GDAS's NB201 code keeps the zero op).
 local util = require "nas.util"
 local darts = require "strategies.darts"
 
@@ -18,7 +19,7 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "progress", "chunk", "tau_max", "tau_min",
-               "skip", "max_seconds" }
+               "skip", "max_seconds", "derive", "zero" }
 
 function M.run(o)
   local hi = type(o) == "table" and o.tau_max or 10
@@ -27,7 +28,7 @@ function M.run(o)
     util.argerror(1, "gdas.run", "need 0 < tau_min <= tau_max", 2)
   end
   return darts._bilevel(o, {
-    name = "gdas.run", keys = keys, mode = "gumbel",
+    name = "gdas.run", keys = keys, mode = "gumbel", derive = "argmax",
     tau = function(step, total) return hi - (hi - lo) * math.min(1, step / math.max(1, total)) end,
   })
 end

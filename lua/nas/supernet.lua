@@ -7,6 +7,7 @@
 --                                    -- "fixed" (argmax) | "sigmoid" (Fair DARTS)
 --   sn:arch()                        -- { edge_1_0 = {logits...}, ... }; sn:set_arch(name, logits)
 --   sn:genotype()                    -- argmax per decision: a genotype the space builds normally
+--   sn:genotype{ exclude = {"none"} } -- argmax over the other values (DARTS's rule for the zero op)
 --   sn:subnet(g, { data = ds })      -- the same model in path mode on g's ops, BN recalibrated
 --   sn:evaluate(ds); sn:train(ds, opts) (weights only, in the current mode)
 --   sn:save(path); sn:load(path)     -- weights + path .. ".arch.json" (logits, pinned, mode)
@@ -206,13 +207,27 @@ function Supernet:probs()
   return out
 end
 
--- argmax per decision (ties: the first), plus the fixed decisions.
-function Supernet:genotype()
+-- argmax per decision (ties: the first), plus the pinned decisions. With
+-- opts.exclude = { value, ... } (e.g. { "none" }: DARTS's rule), the argmax over
+-- the other values of each decision (over all of them if none is left).
+function Supernet:genotype(opts)
+  util.check_options(opts, { "exclude" }, 1, "genotype", 2)
+  local skip = {}
+  if opts and opts.exclude ~= nil then
+    if type(opts.exclude) ~= "table" then util.argerror(1, "genotype", "field 'exclude' must be a list of values", 2) end
+    for _, v in ipairs(opts.exclude) do skip[v] = true end
+  end
   local g = {}
   for k, v in pairs(self.fixed) do g[k] = v end
   for i, d in ipairs(self.decisions) do
-    local a, best = self._m:arch(i), 1
-    for k = 2, #a do if a[k] > a[best] then best = k end end
+    local a, best = self._m:arch(i), nil
+    for k = 1, #a do
+      if not skip[d.values[k]] and (best == nil or a[k] > a[best]) then best = k end
+    end
+    if best == nil then
+      best = 1
+      for k = 2, #a do if a[k] > a[best] then best = k end end
+    end
     g[d.name] = d.values[best]
   end
   return g
