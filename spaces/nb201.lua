@@ -80,18 +80,24 @@ end
 
 -- sample and mutate run once per query of a benchmark loop: the rng's int is
 -- fetched once, the values live in locals, and the genotype is one constructor.
+-- Both also return the cell's code (what int_key(g) returns) as a second value,
+-- computed from the digits they drew: keyed_draws tells strategies (evolution) so.
 local RngMT = getmetatable(nas.rng(0))
+local code_of = bench.nb201_code
+M.keyed_draws = true
 
 function M:sample(rng)
   if getmetatable(rng) ~= RngMT then check_rng(rng, "sample") end
   local int = rng.int
-  local a = OPS[int(rng, 1, NOPS)]
-  local b = OPS[int(rng, 1, NOPS)]
-  local c = OPS[int(rng, 1, NOPS)]
-  local d = OPS[int(rng, 1, NOPS)]
-  local e = OPS[int(rng, 1, NOPS)]
-  local f = OPS[int(rng, 1, NOPS)]
-  return { edge_1_0 = a, edge_2_0 = b, edge_2_1 = c, edge_3_0 = d, edge_3_1 = e, edge_3_2 = f }
+  local a = int(rng, 1, NOPS)
+  local b = int(rng, 1, NOPS)
+  local c = int(rng, 1, NOPS)
+  local d = int(rng, 1, NOPS)
+  local e = int(rng, 1, NOPS)
+  local f = int(rng, 1, NOPS)
+  return { edge_1_0 = OPS[a], edge_2_0 = OPS[b], edge_2_1 = OPS[c], edge_3_0 = OPS[d], edge_3_1 = OPS[e],
+           edge_3_2 = OPS[f] },
+         ((((a * 5 + b) * 5 + c) * 5 + d) * 5 + e) * 5 + f - 3906 -- (digits 1..5: minus 3906 = (5^6 - 1) / 4)
 end
 
 local function other_value(v, rng)
@@ -102,6 +108,7 @@ local function other_value(v, rng)
 end
 
 local V = {} -- mutate's six values (scratch)
+local PLACE = { 3125, 625, 125, 25, 5, 1 } -- an edge's place value in the code
 
 function M:mutate(g, rng, rate)
   if type(g) ~= "table" then error("bad argument #1 to 'mutate' (genotype (a table) expected)", 2) end
@@ -122,24 +129,29 @@ function M:mutate(g, rng, rate)
       local k = rng:int(1, 6)
       v[k] = other_value(v[k], rng)
     end
-    return make(v)
+    local out = make(v)
+    return out, code_of(out)
   end
   -- One edge, uniformly, to one of the other ops (invalid values first drawn afresh, in decision order).
   local int = rng.int
   local a, b, c, d, e, f = g.edge_1_0, g.edge_2_0, g.edge_2_1, g.edge_3_0, g.edge_3_1, g.edge_3_2
-  if not (DIGIT[a] and DIGIT[b] and DIGIT[c] and DIGIT[d] and DIGIT[e] and DIGIT[f]) then
+  local da, db, dc, dd, de, df = DIGIT[a], DIGIT[b], DIGIT[c], DIGIT[d], DIGIT[e], DIGIT[f]
+  if not (da and db and dc and dd and de and df) then
     local v = repair(g, rng, V)
     a, b, c, d, e, f = v[1], v[2], v[3], v[4], v[5], v[6]
+    da, db, dc, dd, de, df = DIGIT[a], DIGIT[b], DIGIT[c], DIGIT[d], DIGIT[e], DIGIT[f]
   end
   local k = int(rng, 1, 6)
   local j = int(rng, 1, NOPS - 1)
-  if k == 1 then if j >= DIGIT[a] then j = j + 1 end a = OPS[j]
-  elseif k == 2 then if j >= DIGIT[b] then j = j + 1 end b = OPS[j]
-  elseif k == 3 then if j >= DIGIT[c] then j = j + 1 end c = OPS[j]
-  elseif k == 4 then if j >= DIGIT[d] then j = j + 1 end d = OPS[j]
-  elseif k == 5 then if j >= DIGIT[e] then j = j + 1 end e = OPS[j]
-  else if j >= DIGIT[f] then j = j + 1 end f = OPS[j] end
-  return { edge_1_0 = a, edge_2_0 = b, edge_2_1 = c, edge_3_0 = d, edge_3_1 = e, edge_3_2 = f }
+  local old
+  if k == 1 then old = da; if j >= da then j = j + 1 end a = OPS[j]
+  elseif k == 2 then old = db; if j >= db then j = j + 1 end b = OPS[j]
+  elseif k == 3 then old = dc; if j >= dc then j = j + 1 end c = OPS[j]
+  elseif k == 4 then old = dd; if j >= dd then j = j + 1 end d = OPS[j]
+  elseif k == 5 then old = de; if j >= de then j = j + 1 end e = OPS[j]
+  else old = df; if j >= df then j = j + 1 end f = OPS[j] end
+  return { edge_1_0 = a, edge_2_0 = b, edge_2_1 = c, edge_3_0 = d, edge_3_1 = e, edge_3_2 = f },
+         ((((da * 5 + db) * 5 + dc) * 5 + dd) * 5 + de) * 5 + df - 3906 + (j - old) * PLACE[k]
 end
 
 function M:crossover(a, b, rng)
@@ -184,7 +196,6 @@ end
 
 -- The de-duplication key hook of nas.space.key_function: the cell code (0..15624), nil for a
 -- genotype that is not a cell.
-local code_of = bench.nb201_code
 function M:int_key(g)
   return (code_of(g))
 end
@@ -223,7 +234,7 @@ end
 
 -- A restricted view runs the generic methods (the fast ones ignore restrictions).
 local fast = { "sample", "mutate", "crossover", "neighbours", "canonical", "key", "decisions", "size",
-               "enumerate" }
+               "enumerate", "keyed_draws" }
 function M:restrict(f, label)
   local view = spacemod.Space.restrict(self, f, label)
   for _, name in ipairs(fast) do view[name] = nil end

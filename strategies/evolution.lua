@@ -54,10 +54,18 @@ end
 -- The de-dup key: nas.space.key_function(space) once the space is known (the first
 -- ask), the generic genotype key before (tells replayed by a resume come first).
 -- _ag/_ak: the last asked genotype and its key, so that its tell does not key it again.
+--
+-- State: told[1..ntold] the genotypes of all told trials (for re-keying); the scored ones
+-- (in tell order) as three arrays sg / ss / sid (genotype, score, id) of length nscored, so a
+-- tell allocates nothing; best = { id, genotype, score } of the best scored trial (index _bestn);
+-- seen[key] = true for told keys; the pending asks (asked, not told) as the multiset
+-- pending[key] = count plus one more count of _pk when it is set (a lone pending ask, the
+-- serial case, never touches the pending table), npending in all.
 function S.new(opts)
   local o = check(opts)
-  return setmetatable({ opts = o, history = {}, scored = {}, seen = {}, pending = {}, npending = 0, best = nil,
-                        _key = key, _space = nil, _ag = nil, _ak = nil, _parents = {}, _np = 0 }, S)
+  return setmetatable({ opts = o, told = {}, ntold = 0, sg = {}, ss = {}, sid = {}, nscored = 0, seen = {},
+                        pending = {}, npending = 0, _pk = nil, best = nil, _bestn = 0,
+                        _key = key, _space = nil, _ag = nil, _ak = nil, _sw = {}, _js = {} }, S)
 end
 
 local type = type
@@ -65,110 +73,98 @@ local type = type
 function S:tell(trial)
   local g, sc = trial.genotype, trial.score
   if trial.status ~= "ok" or type(sc) ~= "number" or sc ~= sc then sc = nil end
-  local m = { id = trial.id, genotype = g, score = sc }
-  local h = self.history
-  h[#h + 1] = m
+  local n = self.ntold + 1
+  self.ntold = n
+  self.told[n] = g
   local k = self._ak
   if g ~= self._ag then k = self._key(g) end
   self.seen[k] = true
-  if self.npending > 0 then
-    local pending = self.pending
-    local c = pending[k]
-    if c then
-      if c > 1 then pending[k] = c - 1 else pending[k] = nil end
-      self.npending = self.npending - 1
+  local npend = self.npending
+  if npend > 0 then
+    if k == self._pk then
+      self._pk = nil
+      self.npending = npend - 1
+    else
+      local pending = self.pending
+      local c = pending[k]
+      if c then
+        if c > 1 then pending[k] = c - 1 else pending[k] = nil end
+        self.npending = npend - 1
+      end
     end
   end
   if sc then
-    local scored = self.scored
-    scored[#scored + 1] = m
+    local ns = self.nscored + 1
+    self.nscored = ns
+    self.sg[ns], self.ss[ns], self.sid[ns] = g, sc, trial.id
     local best = self.best
-    if not best or sc > best.score then self.best = m end
+    if not best or sc > best.score then
+      self.best = { id = trial.id, genotype = g, score = sc }
+      self._bestn = ns
+    end
   end
 end
 
--- The living population: the last `population` scored trials (+ the elite).
+-- The living population: the last `population` scored trials (+ the elite), as
+-- { id, genotype, score } tables.
 function S:population()
-  local h, P = self.scored, self.opts.population
+  local n, P = self.nscored, self.opts.population
   local pop = {}
-  for i = math.max(1, #h - P + 1), #h do pop[#pop + 1] = h[i] end
-  if self.opts.elitism and self.best then
-    local inside = false
-    for _, m in ipairs(pop) do
-      if m == self.best then inside = true break end
-    end
-    if not inside then pop[#pop + 1] = self.best end
-  end
+  local lo = math.max(1, n - P + 1)
+  for i = lo, n do pop[#pop + 1] = { id = self.sid[i], genotype = self.sg[i], score = self.ss[i] } end
+  if self.opts.elitism and self.best and self._bestn < lo then pop[#pop + 1] = self.best end
   return pop
 end
 
--- The scored members of the population (+ the elite) into self._parents; returns their count.
-local move = table.move
-local function parents_of(self)
-  local o, h, parents = self.opts, self.scored, self._parents
-  local nh, np = #h, 0
-  local P = o.population
-  if nh + self.npending >= P then
-    local lo = nh - P + 1
-    if lo < 1 then lo = 1 end
-    np = nh - lo + 1
-    if np > 0 then move(h, lo, nh, 1, parents) end
-    local elite = o.elitism and self.best
-    if elite then
-      for i = 1, np do
-        if parents[i] == elite then elite = nil break end
-      end
-      if elite then
-        np = np + 1
-        parents[np] = elite
-      end
-    end
-  end
-  for i = np + 1, self._np do parents[i] = nil end
-  self._np = np
-  return np
-end
-
--- The best of k distinct members of members[1..n] drawn at random (a partial
--- Fisher-Yates shuffle, done in place: members is scratch). The k positions come
--- from one draw in 0 .. total - 1, total = n(n-1)..(n-k+1), read as mixed-radix
--- digits (uniform over ordered k-tuples of distinct members, as k draws would be;
--- one rng call).
+-- The best of k distinct members of the parents drawn at random: a partial
+-- Fisher-Yates shuffle of positions 1..n, done virtually (sw[p]: the position now
+-- at p, false for p itself; reset before returning). Position p <= nr is the scored
+-- trial lo + p - 1, position nr + 1 the elite. The k positions come from one draw in
+-- 0 .. total - 1, total = n(n-1)..(n-k+1), read as mixed-radix digits (uniform over
+-- ordered k-tuples of distinct members, as k draws would be; one rng call). Returns
+-- the winner's genotype (the first drawn among equal scores).
 local function tuples(n, k)
   local total = 1
   for i = 1, k do total = total * (n - i + 1) end
   return total
 end
 
-local function tournament(members, n, k, total, rng)
+local function tournament(self, lo, nr, elite, n, k, total, rng)
   if k > n then k = n end
+  local sw, js, ss = self._sw, self._js, self.ss
+  local bp, bs
   if total > 0x7fffffff then -- k draws
-    local best, bs
     for i = 1, k do
       local j = rng:int(i, n)
-      local m = members[j]
-      members[i], members[j] = m, members[i]
-      if not best or m.score > bs then best, bs = m, m.score end
+      local p = sw[j] or j
+      sw[j] = sw[i] or i
+      js[i] = j
+      local s = p <= nr and ss[lo + p - 1] or elite.score
+      if not bp or s > bs then bp, bs = p, s end
     end
-    return best
+  else
+    local x = rng:int(0, total - 1)
+    for i = 1, k do
+      local span = n - i + 1
+      local j = i + x % span
+      x = x // span
+      local p = sw[j] or j
+      sw[j] = sw[i] or i -- (position i is not read again)
+      js[i] = j
+      local s = p <= nr and ss[lo + p - 1] or elite.score
+      if not bp or s > bs then bp, bs = p, s end
+    end
   end
-  local x = rng:int(0, total - 1)
-  local best, bs
-  for i = 1, k do
-    local span = n - i + 1
-    local j = i + x % span
-    x = x // span
-    local m = members[j]
-    members[j] = members[i] -- (position i is not read again)
-    local s = m.score
-    if not best or s > bs then best, bs = m, s end
-  end
-  return best
+  for i = 1, k do sw[js[i]] = false end
+  if bp <= nr then return self.sg[lo + bp - 1] end
+  return elite.genotype
 end
 
 -- The key function for space; switching to it re-keys the trials told so far.
 -- _ik: the space's int_key hook when the key function is nas.space's int_key one
--- (ask calls it directly on _iks, one call less per key; the same key).
+-- (ask calls it directly on _iks, one call less per key; the same key). _keyed: the
+-- space's sample and mutate also return that int_key as a second value (its
+-- keyed_draws flag, spaces/nb201.lua), so ask need not key their genotypes again.
 local function use_space(self, space)
   self._space = space
   local kf = key_function(space)
@@ -177,50 +173,73 @@ local function use_space(self, space)
   self._key, self._ag, self._ak = kf, nil, nil
   self._ik = kf ~= key and type(space.int_key) == "function" and space.int_key or nil
   self._iks = space
-  local seen = {}
-  for _, m in ipairs(self.history) do seen[kf(m.genotype)] = true end
+  self._keyed = self._ik ~= nil and space.keyed_draws == true
+  local seen, told = {}, self.told
+  for i = 1, self.ntold do seen[kf(told[i])] = true end
   self.seen = seen
 end
 
 function S:ask(space, rng)
   if space ~= self._space then use_space(self, space) end
-  local o, kf, ik, iks, seen, pending = self.opts, self._key, self._ik, self._iks, self.seen, self.pending
-  local np = parents_of(self)
-  local g, k
+  local o, kf, ik, iks, keyed, seen = self.opts, self._key, self._ik, self._iks, self._keyed, self.seen
+  local pending, pk, npend = self.pending, self._pk, self.npending
+  -- the parents: the scored trials lo..ns (nr of them) and the elite, once the warm-up is over
+  local ns, P = self.nscored, o.population
+  local np, nr, lo, elite = 0, 0, 1, nil
+  if ns + npend >= P then
+    lo = ns - P + 1
+    if lo < 1 then lo = 1 end
+    nr = ns - lo + 1
+    np = nr
+    if o.elitism and self.best and self._bestn < lo then elite = self.best; np = np + 1 end
+  end
+  local g, k, c
   if np == 0 then -- warm-up (or nothing has worked yet): random samples
     for _ = 1, REDRAWS do
-      g = space:sample(rng)
-      k = ik and ik(iks, g) or kf(g)
-      if not seen[k] and not pending[k] then break end
+      g, c = space:sample(rng)
+      k = keyed and c or (ik and ik(iks, g)) or kf(g)
+      if not seen[k] and (npend == 0 or not (pending[k] or k == pk)) then break end
     end
   else
-    local parents, sample = self._parents, o.sample
-    if self._tn ~= np then self._tn, self._tt = np, tuples(np, sample < np and sample or np) end
-    local a = tournament(parents, np, sample, self._tt, rng)
+    local sample = o.sample
+    if self._tn ~= np then
+      self._tn, self._tt = np, tuples(np, sample < np and sample or np)
+      local sw = self._sw
+      for i = #sw + 1, np do sw[i] = false end
+    end
+    local tt = self._tt
+    local a = tournament(self, lo, nr, elite, np, sample, tt, rng)
     local b
     if o.crossover > 0 and rng:uniform() < o.crossover then
-      local n2 = parents_of(self)
-      b = tournament(parents, n2, sample, tuples(n2, sample < n2 and sample or n2), rng)
+      b = tournament(self, lo, nr, elite, np, sample, tt, rng)
     end
     local rate = o.mutation_rate
     local mutate = space.mutate
     for _ = 1, REDRAWS do
-      local base = a.genotype
-      if b then base = space:crossover(a.genotype, b.genotype, rng) end
-      g = mutate(space, base, rng, rate)
-      k = ik and ik(iks, g) or kf(g)
-      if not seen[k] and not pending[k] then break end
+      local base = a
+      if b then base = space:crossover(a, b, rng) end
+      g, c = mutate(space, base, rng, rate)
+      k = keyed and c or (ik and ik(iks, g)) or kf(g)
+      if not seen[k] and (npend == 0 or not (pending[k] or k == pk)) then break end
     end
   end
-  pending[k] = (pending[k] or 0) + 1
-  self.npending = self.npending + 1
+  if npend == 0 then
+    self._pk = k
+  else
+    if pk ~= nil then
+      pending[pk] = (pending[pk] or 0) + 1
+      self._pk = nil
+    end
+    pending[k] = (pending[k] or 0) + 1
+  end
+  self.npending = npend + 1
   self._ag, self._ak = g, k
   return g
 end
 
 function S:state_summary()
   local pop = self:population()
-  local s = ("evolution: %d told, population %d/%d"):format(#self.history, #pop, self.opts.population)
+  local s = ("evolution: %d told, population %d/%d"):format(self.ntold, #pop, self.opts.population)
   if self.best then s = s .. (", best %.4g (trial %s)"):format(self.best.score, tostring(self.best.id)) end
   return s
 end

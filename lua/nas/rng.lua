@@ -132,14 +132,13 @@ local SMALL_SHIFT = {}
 for r = 1, 4095 do SMALL_SHIFT[r] = 64 - SMALL_BITS[r] end
 
 function Rng:int(lo, hi)
-  -- Integer ranges of 1..4095 (what searches draw) take the fast path after these tests, with no
-  -- C call: the table hit; range + maxinteger wraps below 0 only for an integer range >= 1 (a float
-  -- range, e.g. from int(1.0, 5), stays positive); and self's __index is Rng (an rng's metatable, read
-  -- through its __index; a table that is not an rng has none, and indexing a non-table raises Lua's
-  -- error). The rest is checked in int_slow.
+  -- Integer ranges of 1..4095 (what searches draw) take the fast path after these tests: the table
+  -- hit; range + maxinteger wraps below 0 only for an integer range >= 1 (a float range, e.g. from
+  -- int(1.0, 5), stays positive); and self is an rng. The rest is checked in int_slow. (With
+  -- nas.core, Rng.int is its C version below, the same draws.)
   local range = hi - lo -- values - 1 (unsigned 64-bit); non-numbers raise Lua's arithmetic error
   local shift = SMALL_SHIFT[range]
-  if shift and range + MAXI < 0 and self.__index == Rng then
+  if shift and range + MAXI < 0 and getmetatable(self) == Rng then
     -- Take the top bits of the next output, reject above range (Rng:next, inlined).
     local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
     local x
@@ -177,6 +176,18 @@ function Rng:int(lo, hi)
       self[1], self[2], self[3], self[4] = s0, s1, s2, s3
       return lo + x
     end
+  end
+end
+
+-- The Lua draws above are the reference (and what runs without nas.core); with nas.core, int,
+-- uniform and next are its C versions of the same code: the same outputs and state updates, the
+-- same errors (a non-rng self, e.g. rng.int(1, 6) for rng:int(1, 6), is named at the caller's
+-- line), one C call per draw.
+M.lua_draws = { int = Rng.int, uniform = Rng.uniform, next = Rng.next }
+do
+  local ok, core = pcall(require, "nas.core")
+  if ok and type(core) == "table" and core.rng_bind and not os.getenv("NAS_RNG_LUA") then
+    Rng.int, Rng.uniform, Rng.next = core.rng_bind(Rng)
   end
 end
 

@@ -232,6 +232,23 @@ describe("spaces/nb201.lua", function()
     assert.is_true(os.clock() - t0 < 1.0)
   end)
 
+  it("returns the cell's code from sample and mutate (keyed_draws), as int_key gives it", function()
+    assert.is_true(space.keyed_draws)
+    local r = nas.rng(3)
+    for _ = 1, 2000 do
+      local g, c = space:sample(r)
+      assert.are.equal(space:int_key(g), c)
+      local m, d = space:mutate(g, r)
+      assert.are.equal(space:int_key(m), d)
+      m, d = space:mutate(g, r, 0.3)
+      assert.are.equal(space:int_key(m), d)
+      local bad = { edge_1_0 = "x", edge_2_0 = g.edge_2_0, edge_2_1 = g.edge_2_1, edge_3_0 = g.edge_3_0 }
+      m, d = space:mutate(bad, r)
+      assert.are.equal(space:int_key(m), d)
+    end
+    assert.is_nil(space:restrict(function(d) return d end).keyed_draws)
+  end)
+
   it("builds the real trainable NB201 net through spaces/cell.lua", function()
     local g = space.from_arch_string(A)
     local net = assert(space:build(g))

@@ -114,4 +114,36 @@ describe("nas.rng", function()
     assert.has_error(function() rng(1.5) end)
     assert.has_error(function() rng({}) end)
   end)
+  it("draws the same in C (nas.core) as in the reference Lua code, state included", function()
+    local L = R.lua_draws
+    local a, b = rng(7), rng(7)
+    local ranges = { { 1, 6 }, { 0, 1 }, { -1, 4 }, { 3, 3 }, { 0, 4094 }, { 0, 4095 }, { 1, 5000 }, { 0, 1e9 },
+                     { math.mininteger, math.maxinteger }, { -5, math.maxinteger }, { 2.0, 7 } }
+    for _ = 1, 300 do
+      for _, lh in ipairs(ranges) do
+        local x, y = a:int(lh[1], lh[2]), L.int(b, lh[1], lh[2])
+        assert.are.equal(y, x)
+        assert.are.equal(math.type(y), math.type(x))
+      end
+      assert.are.equal(L.uniform(b), a:uniform())
+      assert.are.equal(L.next(b), a:next())
+    end
+    assert.are.equal(b:state(), a:state())
+  end)
+
+  it("names a misuse (rng.int for rng:int) and bad ranges at the caller's line", function()
+    local r = rng(1)
+    local ok, err = pcall(function() return r.int(1, 2, 3) end)
+    assert.is_false(ok)
+    assert.matches("rng_spec.lua:%d+: bad argument #1 to 'int' %(rng expected; call it as rng:int%(...%)%)", err)
+    ok, err = pcall(function() return r.uniform() end)
+    assert.matches("rng_spec.lua:%d+: bad argument #1 to 'uniform' %(rng expected", err)
+    ok, err = pcall(function() return r:int(2, 1) end)
+    assert.matches("rng_spec.lua:%d+: bad argument to 'int' %(empty range 2..1%)", err)
+    ok, err = pcall(function() return r:int(1.5, 3) end)
+    assert.matches("rng_spec.lua:%d+: bad argument to 'int' %(integers lo, hi expected%)", err)
+    -- the Lua reference draws say the same
+    ok, err = pcall(function() local x = R.lua_draws.int(1, 2, 3) return x end)
+    assert.matches("rng_spec.lua:%d+: bad argument #1 to 'int' %(rng expected", err)
+  end)
 end)

@@ -167,6 +167,30 @@ describe("strategies", function()
     assert.are.equal(6, n) -- pending asks count towards the warm-up and are not repeated
   end)
 
+  it("evolution tracks pending asks told out of order (the lone pending ask and the multiset agree)", function()
+    local space = toy(4, 3)
+    local E = require("strategies.evolution").new{ population = 3, sample = 2 }
+    local asked, id = {}, 0
+    local function ask() id = id + 1; asked[#asked + 1] = { id = id, g = E:ask(space, nas.rng(5, id)) } end
+    local function tell(i)
+      local a = table.remove(asked, i)
+      E:tell({ id = a.id, genotype = a.g, status = "ok", score = a.g.d1 + a.g.d2 })
+    end
+    ask(); tell(1)                 -- serial
+    ask(); ask(); ask(); tell(2)   -- three pending, the middle one told first
+    ask(); tell(3); tell(1); ask(); tell(1); tell(1)
+    assert.are.equal(0, E.npending)
+    assert.is_nil(E._pk)
+    assert.is_nil(next(E.pending))
+    assert.are.equal(6, E.ntold)
+    local keys = {}
+    for i = 1, E.ntold do keys[space:key(E.told[i])] = true end
+    local n = 0
+    for _ in pairs(keys) do n = n + 1 end
+    assert.are.equal(6, n) -- no ask repeated a told or pending genotype
+    assert.are.equal(3, #E:population())
+  end)
+
   it("grid visits every genotype once, then stops", function()
     local space = toy(3, 2) -- 27 genotypes
     local G = require("strategies.grid").new()
