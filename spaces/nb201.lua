@@ -4,6 +4,7 @@
 --   local g = space:sample(nas.rng(1))            -- { edge_1_0 = "nor_conv_3x3", ... }
 --   space.arch_string(g); space.from_arch_string(s); space.code(g) -- 0..15624; space.genotype(code)
 --   space:int_key(g)                              -- the code as the strategies' de-dup key
+--   space:mutate_keyed(g, rng)                    -- space:mutate(g, rng) and its int_key (sample_keyed too)
 --   local net = space:build(g)                    -- the real trainable net, built by spaces/cell.lua
 --
 -- The same six decisions, values and genotypes as spaces/cell.lua (a genotype of
@@ -37,9 +38,10 @@ M.names = EDGES
 local DIGIT = {}
 for i, op in ipairs(OPS) do DIGIT[op] = i end
 
-local function check_rng(rng, fname)
+local function check_rng(rng, fname, level)
   if type(rng) ~= "table" or type(rng.int) ~= "function" then
-    error(("bad argument #2 to '%s' (rng (from nas.rng(seed)) expected, got %s)"):format(fname, type(rng)), 3)
+    error(("bad argument #2 to '%s' (rng (from nas.rng(seed)) expected, got %s)"):format(fname, type(rng)),
+          level or 3)
   end
 end
 
@@ -80,14 +82,17 @@ end
 
 -- sample and mutate run once per query of a benchmark loop: the rng's int is
 -- fetched once, the values live in locals, and the genotype is one constructor.
--- Both also return the cell's code (what int_key(g) returns) as a second value,
--- computed from the digits they drew: keyed_draws tells strategies (evolution) so.
+-- sample_keyed / mutate_keyed return the same genotype and, as a second value, the
+-- cell's code (what int_key(g) returns), computed from the digits they drew: a
+-- strategy keying its asks by int_key (evolution) calls them instead of keying each
+-- child again. (sample / mutate return the genotype alone: a strategy's ask may
+-- `return space:sample(rng)`, and a second value there would be read as a fidelity.)
 local RngMT = getmetatable(nas.rng(0))
 local code_of = bench.nb201_code
-M.keyed_draws = true
 
-function M:sample(rng)
-  if getmetatable(rng) ~= RngMT then check_rng(rng, "sample") end
+-- (errors at level 4: the caller of M:sample / M:sample_keyed)
+local function sample(rng)
+  if getmetatable(rng) ~= RngMT then check_rng(rng, "sample", 4) end
   local int = rng.int
   local a = int(rng, 1, NOPS)
   local b = int(rng, 1, NOPS)
@@ -100,6 +105,16 @@ function M:sample(rng)
          ((((a * 5 + b) * 5 + c) * 5 + d) * 5 + e) * 5 + f - 3906 -- (digits 1..5: minus 3906 = (5^6 - 1) / 4)
 end
 
+function M:sample(rng)
+  local g = sample(rng)
+  return g
+end
+
+function M:sample_keyed(rng)
+  local g, code = sample(rng)
+  return g, code
+end
+
 local function other_value(v, rng)
   local i = DIGIT[v]
   local j = rng:int(1, NOPS - 1)
@@ -110,12 +125,13 @@ end
 local V = {} -- mutate's six values (scratch)
 local PLACE = { 3125, 625, 125, 25, 5, 1 } -- an edge's place value in the code
 
-function M:mutate(g, rng, rate)
-  if type(g) ~= "table" then error("bad argument #1 to 'mutate' (genotype (a table) expected)", 2) end
-  if getmetatable(rng) ~= RngMT then check_rng(rng, "mutate") end
+-- (errors at level 3: the caller of M:mutate / M:mutate_keyed)
+local function mutate(g, rng, rate)
+  if type(g) ~= "table" then error("bad argument #1 to 'mutate' (genotype (a table) expected)", 3) end
+  if getmetatable(rng) ~= RngMT then check_rng(rng, "mutate", 4) end
   if rate ~= nil then
     if type(rate) ~= "number" or rate < 0 or rate > 1 then
-      error("bad argument #4 to 'mutate' (rate must be a number in [0, 1])", 2)
+      error("bad argument #4 to 'mutate' (rate must be a number in [0, 1])", 3)
     end
     local v = repair(g, rng, {})
     local changed = false
@@ -152,6 +168,16 @@ function M:mutate(g, rng, rate)
   else old = df; if j >= df then j = j + 1 end f = OPS[j] end
   return { edge_1_0 = a, edge_2_0 = b, edge_2_1 = c, edge_3_0 = d, edge_3_1 = e, edge_3_2 = f },
          ((((da * 5 + db) * 5 + dc) * 5 + dd) * 5 + de) * 5 + df - 3906 + (j - old) * PLACE[k]
+end
+
+function M:mutate(g, rng, rate)
+  local out = mutate(g, rng, rate)
+  return out
+end
+
+function M:mutate_keyed(g, rng, rate)
+  local out, code = mutate(g, rng, rate)
+  return out, code
 end
 
 function M:crossover(a, b, rng)
@@ -234,7 +260,7 @@ end
 
 -- A restricted view runs the generic methods (the fast ones ignore restrictions).
 local fast = { "sample", "mutate", "crossover", "neighbours", "canonical", "key", "decisions", "size",
-               "enumerate", "keyed_draws" }
+               "enumerate", "sample_keyed", "mutate_keyed" }
 function M:restrict(f, label)
   local view = spacemod.Space.restrict(self, f, label)
   for _, name in ipairs(fast) do view[name] = nil end

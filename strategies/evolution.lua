@@ -162,9 +162,9 @@ end
 
 -- The key function for space; switching to it re-keys the trials told so far.
 -- _ik: the space's int_key hook when the key function is nas.space's int_key one
--- (ask calls it directly on _iks, one call less per key; the same key). _keyed: the
--- space's sample and mutate also return that int_key as a second value (its
--- keyed_draws flag, spaces/nb201.lua), so ask need not key their genotypes again.
+-- (ask calls it directly on _iks, one call less per key; the same key). _sk, _mk: then
+-- also the space's sample_keyed / mutate_keyed when it has them (spaces/nb201.lua):
+-- sample / mutate that return the genotype's int_key too, so ask need not key it again.
 local function use_space(self, space)
   self._space = space
   local kf = key_function(space)
@@ -173,7 +173,12 @@ local function use_space(self, space)
   self._key, self._ag, self._ak = kf, nil, nil
   self._ik = kf ~= key and type(space.int_key) == "function" and space.int_key or nil
   self._iks = space
-  self._keyed = self._ik ~= nil and space.keyed_draws == true
+  local sk, mk = space.sample_keyed, space.mutate_keyed
+  if self._ik and type(sk) == "function" and type(mk) == "function" then
+    self._sk, self._mk = sk, mk
+  else
+    self._sk, self._mk = nil, nil
+  end
   local seen, told = {}, self.told
   for i = 1, self.ntold do seen[kf(told[i])] = true end
   self.seen = seen
@@ -181,7 +186,7 @@ end
 
 function S:ask(space, rng)
   if space ~= self._space then use_space(self, space) end
-  local o, kf, ik, iks, keyed, seen = self.opts, self._key, self._ik, self._iks, self._keyed, self.seen
+  local o, kf, ik, iks, seen = self.opts, self._key, self._ik, self._iks, self.seen
   local pending, pk, npend = self.pending, self._pk, self.npending
   -- the parents: the scored trials lo..ns (nr of them) and the elite, once the warm-up is over
   local ns, P = self.nscored, o.population
@@ -193,11 +198,12 @@ function S:ask(space, rng)
     np = nr
     if o.elitism and self.best and self._bestn < lo then elite = self.best; np = np + 1 end
   end
-  local g, k, c
+  local g, k
   if np == 0 then -- warm-up (or nothing has worked yet): random samples
+    local sk = self._sk
     for _ = 1, REDRAWS do
-      g, c = space:sample(rng)
-      k = keyed and c or (ik and ik(iks, g)) or kf(g)
+      if sk then g, k = sk(space, rng) else g, k = space:sample(rng), nil end
+      if k == nil then k = ik and ik(iks, g) or kf(g) end
       if not seen[k] and (npend == 0 or not (pending[k] or k == pk)) then break end
     end
   else
@@ -214,12 +220,12 @@ function S:ask(space, rng)
       b = tournament(self, lo, nr, elite, np, sample, tt, rng)
     end
     local rate = o.mutation_rate
-    local mutate = space.mutate
+    local mutate, mk = space.mutate, self._mk
     for _ = 1, REDRAWS do
       local base = a
       if b then base = space:crossover(a, b, rng) end
-      g, c = mutate(space, base, rng, rate)
-      k = keyed and c or (ik and ik(iks, g)) or kf(g)
+      if mk then g, k = mk(space, base, rng, rate) else g, k = mutate(space, base, rng, rate), nil end
+      if k == nil then k = ik and ik(iks, g) or kf(g) end
       if not seen[k] and (npend == 0 or not (pending[k] or k == pk)) then break end
     end
   end
