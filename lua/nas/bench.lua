@@ -38,10 +38,15 @@ M.OPS, M.EDGES, M.NCELLS = OPS, EDGES, 5 ^ 6 // 1
 -- ---- encodings ------------------------------------------------------------------
 
 -- Cell code 0..15624 of a genotype, or nil, reason.
+-- (P1..P6[op]: the op's digit times its edge's place value, so a valid genotype's code is one sum.)
+local P1, P2, P3, P4, P5, P6 = {}, {}, {}, {}, {}, {}
+for op, d in pairs(DIGIT) do
+  P1[op], P2[op], P3[op], P4[op], P5[op], P6[op] = d * 3125, d * 625, d * 125, d * 25, d * 5, d
+end
 local function code_of(g)
-  local a, b, c, d, e, f = DIGIT[g.edge_1_0], DIGIT[g.edge_2_0], DIGIT[g.edge_2_1], DIGIT[g.edge_3_0],
-                           DIGIT[g.edge_3_1], DIGIT[g.edge_3_2]
-  if a and b and c and d and e and f then return ((((a * 5 + b) * 5 + c) * 5 + d) * 5 + e) * 5 + f end
+  local a, b, c, d, e, f = P1[g.edge_1_0], P2[g.edge_2_0], P3[g.edge_2_1], P4[g.edge_3_0], P5[g.edge_3_1],
+                           P6[g.edge_3_2]
+  if a and b and c and d and e and f then return a + b + c + d + e + f end
   c = 0
   for k = 1, 6 do
     local d = DIGIT[g[EDGES[k]]]

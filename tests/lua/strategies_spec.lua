@@ -191,6 +191,49 @@ describe("strategies", function()
     assert.are.equal(3, #E:population())
   end)
 
+  it("evolution's tournament is a partial Fisher-Yates shuffle of the parents (every draw, ties, the elite)", function()
+    local tournament = require("strategies.evolution")._tournament
+    -- a fake rng whose int returns x: the k positions are read off x as mixed-radix digits
+    local function fixed(x) return { int = function(_, lo, hi) assert(x >= lo and x <= hi) return x end } end
+    for n = 1, 6 do
+      for k = 1, n do -- k <= 3: the small-tournament path; k > 3: the general loop
+        for pattern = 1, 3 do for _, with_elite in ipairs{ false, true } do
+          local nr = with_elite and n - 1 or n
+          if nr >= 1 or with_elite then
+            local lo = 4 -- the parents are the scored trials 4 .. 4 + nr - 1 (+ the elite)
+            local ss, sg = {}, {}
+            for i = 1, lo + nr - 1 do -- scores with ties, falling, rising
+              ss[i] = pattern == 1 and (i * 7) % 3 or pattern == 2 and -i or i
+              sg[i] = "g" .. i
+            end
+            local elite = with_elite and { score = pattern == 1 and 1 or 2.5, genotype = "elite" } or nil
+            local self = { ss = ss, sg = sg, _sw = {}, _js = {} }
+            for i = 1, n do self._sw[i] = false end
+            local total = 1
+            for i = 1, k do total = total * (n - i + 1) end
+            for x = 0, total - 1 do
+              -- reference: shuffle a list of positions, the first drawn of the best wins
+              local m, y, best, bs = {}, x, nil, nil
+              for i = 1, n do m[i] = i end
+              for i = 1, k do
+                local span = n - i + 1
+                local j = i + y % span
+                y = y // span
+                local p = m[j]
+                m[j], m[i] = m[i], p
+                local s = p <= nr and ss[lo + p - 1] or elite.score
+                if not best or s > bs then best, bs = p, s end
+              end
+              local want = best <= nr and sg[lo + best - 1] or elite.genotype
+              assert.are.equal(want, tournament(self, lo, nr, elite, n, k, total, fixed(x)))
+              for i = 1, n do assert.is_false(self._sw[i]) end -- the scratch is left clean
+            end
+          end
+        end end
+      end
+    end
+  end)
+
   it("grid visits every genotype once, then stops", function()
     local space = toy(3, 2) -- 27 genotypes
     local G = require("strategies.grid").new()
