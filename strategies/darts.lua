@@ -30,6 +30,9 @@
 --                  epoch where the derived cell has >= max_skips (2) edges of value
 --                  `skip` ("skip_connect");
 --   max_skips (2), skip ("skip_connect"),
+--   warmup (0): epochs of weight-only training (logits untouched, constant lr) before
+--     the bilevel loop, as PC-DARTS (Xu et al., ICLR 2020) does: early on the
+--     parameter-free ops win the arch steps only because the convolutions are untrained,
 --   derive ("nonzero"): how the discrete cell is read off the logits: "nonzero" is
 --     DARTS's rule (Liu et al. 2019, sec. 2.4: the zero op is excluded, its strength
 --     being underdetermined since scaling a node's output does not change the
@@ -45,7 +48,7 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "guard", "max_skips", "skip", "progress",
-               "chunk", "max_seconds", "derive", "zero" }
+               "chunk", "max_seconds", "derive", "zero", "warmup" }
 
 local function count(g, skip)
   local n = 0
@@ -91,6 +94,17 @@ function M._bilevel(o, v)
   local weights = { epochs = epochs, batch = batch, seed = seed, lr = 0.025, momentum = 0.9,
                     weight_decay = 3e-4, schedule = "cosine", grad_clip = 5 }
   for k, v in pairs(o.weights or {}) do weights[k] = v end
+  local warmup = o.warmup or 0
+  if math.type(warmup) ~= "integer" or warmup < 0 then
+    util.argerror(1, fname, "field 'warmup' must be an integer >= 0 (epochs)", 3)
+  end
+  if warmup > 0 then -- weights only, the logits untouched (PC-DARTS's warm-up), constant lr
+    local wo = {}
+    for k, x in pairs(weights) do wo[k] = x end
+    wo.epochs, wo.schedule = warmup, "constant"
+    local h, msg = sn:train(wtrain, wo)
+    if not h then return nil, msg end
+  end
   local d, msg = sn:darts_begin(wtrain, atrain, {
     weights = weights, arch_lr = o.arch_lr, arch_beta1 = o.arch_beta1, arch_beta2 = o.arch_beta2,
     arch_weight_decay = o.arch_weight_decay, seed = seed, order = order })

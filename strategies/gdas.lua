@@ -10,7 +10,7 @@
 --   r.genotype, r.arch, r.probs, r.history, r.seconds  (as darts.run; the supernet is left in "fixed" mode)
 --
 -- Options: darts.run's (space, data, epochs, samples, batch, seed, order, weights, arch_lr, arch_beta1,
--- arch_beta2, arch_weight_decay, device, memfmt, progress, chunk, max_seconds, derive, zero) without guard, plus
+-- arch_beta2, arch_weight_decay, device, memfmt, progress, chunk, max_seconds, derive, zero, warmup) without guard, plus
 -- tau_max, tau_min. derive defaults to "argmax" here (GDAS's NB201 code keeps the zero op).
 local util = require "nas.util"
 local darts = require "strategies.darts"
@@ -19,7 +19,7 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "progress", "chunk", "tau_max", "tau_min",
-               "skip", "max_seconds", "derive", "zero" }
+               "skip", "max_seconds", "derive", "zero", "warmup" }
 
 function M.run(o)
   local hi = type(o) == "table" and o.tau_max or 10

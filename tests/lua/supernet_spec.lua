@@ -258,6 +258,23 @@ describe("strategies.darts", function()
     assert.matches("derive must be", err(darts.run, { space = toy, data = { train = d }, derive = "top2" }))
   end)
 
+  it("warms the weights up before the bilevel loop (warmup epochs), logits untouched meanwhile", function()
+    local steps = {}
+    local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, warmup = 2, chunk = 1,
+                                progress = function(p) steps[#steps + 1] = p.step end })
+    -- the bilevel loop's own steps: 160 rows / 32 = 5, counted from 1 after the warm-up
+    assert.equal(5, #steps)
+    assert.equal(1, steps[1])
+    local sn = nas.supernet(toy, { seed = 0 })
+    local w = sn:train(d:split(160, 0), { epochs = 2, batch = 32, lr = 0.025, momentum = 0.9, weight_decay = 3e-4,
+                                          schedule = "constant", grad_clip = 5, seed = 0 })
+    assert.is_truthy(w)
+    assert.same(nas.supernet(toy, { seed = 0 }):arch(), sn:arch())
+    assert.matches("'warmup'", err(darts.run, { space = toy, data = { train = d }, warmup = -1 }))
+    assert.is_truthy(require("strategies.gdas").run{ space = toy, data = { train = d }, epochs = 1, batch = 32,
+                                                     warmup = 1 })
+  end)
+
   it("checks its options", function()
     assert.matches("order must be 1 or 2", err(darts.run, { space = toy, data = { train = d }, order = 3 }))
     assert.matches("guard must be", err(darts.run, { space = toy, data = { train = d }, guard = "x" }))
