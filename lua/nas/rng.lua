@@ -7,8 +7,10 @@
 --   local s = rng:state(); local same = nas.rng.from_state(s)
 --
 -- xoshiro256** (Blackman and Vigna) on Lua 5.4's 64-bit integers (wrap-around
--- arithmetic, logical shifts), seeded through splitmix64. Pure Lua, independent
--- of math.random, and the same sequence on every machine and run.
+-- arithmetic, logical shifts), seeded through splitmix64. Independent of
+-- math.random, and the same sequence on every machine and run. The Lua code is the
+-- reference; with nas.core, int / uniform / next run its C copy (nas.core.rng_bind:
+-- the same outputs and state, one C call per draw).
 local M = {}
 local Rng = {}
 Rng.__index = Rng
@@ -182,7 +184,7 @@ end
 -- The Lua draws above are the reference (and what runs without nas.core); with nas.core, int,
 -- uniform and next are its C versions of the same code: the same outputs and state updates, the
 -- same errors (a non-rng self, e.g. rng.int(1, 6) for rng:int(1, 6), is named at the caller's
--- line), one C call per draw.
+-- line), one C call per draw. NAS_RNG_LUA=1 in the environment keeps the Lua draws.
 M.lua_draws = { int = Rng.int, uniform = Rng.uniform, next = Rng.next }
 do
   local ok, core = pcall(require, "nas.core")
