@@ -155,7 +155,6 @@ static int l_ops(lua_State *L) {
  * integers, exactly as rng.lua's Lua versions do (same outputs, same state updates, same
  * errors, at the caller's line). A searches' hot path: one C call instead of ~40 Lua
  * instructions per draw. */
-static uint64_t rng_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 /* The state of argument 1, checked to be an rng: its metatable is Rng, whose address is
  * upvalue 1 (a light userdata; upvalue 2, Rng itself, keeps it alive). */
@@ -180,24 +179,11 @@ static void rng_store(lua_State *L, const uint64_t s[4]) {
   }
 }
 
-/* xoshiro256** step: the output, the state advanced. */
-static uint64_t rng_step(uint64_t s[4]) {
-  uint64_t result = rng_rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rng_rotl(s[3], 45);
-  return result;
-}
-
 /* rng:int(lo, hi): lo + x, x the top bits(hi - lo) bits of the next output, outputs above hi - lo
  * rejected (unbiased); lo == hi draws nothing. */
 static int l_rng_int(lua_State *L) {
-  uint64_t s[4];
-  rng_load(L, s, "int");
+  nas_rng r;
+  rng_load(L, r.s, "int");
   int oklo, okhi;
   lua_Integer lo = lua_tointegerx(L, 2, &oklo), hi = lua_tointegerx(L, 3, &okhi);
   if (!oklo || !okhi) return luaL_error(L, "bad argument to 'int' (integers lo, hi expected)");
@@ -212,29 +198,29 @@ static int l_rng_int(lua_State *L) {
   int shift = 64 - bits;
   uint64_t x;
   do {
-    x = rng_step(s) >> shift;
+    x = nas_rng_next(&r) >> shift;
   } while (x > range);
-  rng_store(L, s);
+  rng_store(L, r.s);
   lua_pushinteger(L, (lua_Integer)((uint64_t)lo + x));
   return 1;
 }
 
 /* rng:uniform(): a float in [0, 1) with 53 random bits. */
 static int l_rng_uniform(lua_State *L) {
-  uint64_t s[4];
-  rng_load(L, s, "uniform");
-  uint64_t x = rng_step(s) >> 11;
-  rng_store(L, s);
+  nas_rng r;
+  rng_load(L, r.s, "uniform");
+  uint64_t x = nas_rng_next(&r) >> 11;
+  rng_store(L, r.s);
   lua_pushnumber(L, (lua_Number)x * 0x1p-53);
   return 1;
 }
 
 /* rng:next(): the next raw output as a Lua integer. */
 static int l_rng_next(lua_State *L) {
-  uint64_t s[4];
-  rng_load(L, s, "next");
-  uint64_t x = rng_step(s);
-  rng_store(L, s);
+  nas_rng r;
+  rng_load(L, r.s, "next");
+  uint64_t x = nas_rng_next(&r);
+  rng_store(L, r.s);
   lua_pushinteger(L, (lua_Integer)x);
   return 1;
 }
