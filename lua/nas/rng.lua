@@ -128,40 +128,13 @@ local function int_slow(self, lo, hi)
   return lo, hi
 end
 
-local MAXI = math.maxinteger
--- 64 - bits for the small ranges (the shift that keeps the top bits of an output).
-local SMALL_SHIFT = {}
-for r = 1, 4095 do SMALL_SHIFT[r] = 64 - SMALL_BITS[r] end
-
 function Rng:int(lo, hi)
-  -- Integer ranges of 1..4095 (what searches draw) take the fast path after these tests: the table
-  -- hit; range + maxinteger wraps below 0 only for an integer range >= 1 (a float range, e.g. from
-  -- int(1.0, 5), stays positive); and self is an rng. The rest is checked in int_slow. (With
-  -- nas.core, Rng.int is its C version below, the same draws.)
-  local range = hi - lo -- values - 1 (unsigned 64-bit); non-numbers raise Lua's arithmetic error
-  local shift = SMALL_SHIFT[range]
-  if shift and range + MAXI < 0 and getmetatable(self) == Rng then
-    -- Take the top bits of the next output, reject above range (Rng:next, inlined).
-    local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
-    local x
-    repeat
-      local r = s1 * 5
-      x = (((r << 7) | (r >> 57)) * 9) >> shift
-      local t = s1 << 17
-      s2 = s2 ~ s0
-      s3 = s3 ~ s1
-      s1 = s1 ~ s2
-      s0 = s0 ~ s3
-      s2 = s2 ~ t
-      s3 = (s3 << 45) | (s3 >> 19)
-    until x <= range
-    self[1], self[2], self[3], self[4] = s0, s1, s2, s3
-    return lo + x
-  end
+  -- The reference draw (with nas.core, Rng.int is its C version below: the same draws). Checks
+  -- in int_slow; then the top bits(range) bits of the next output, outputs above range rejected.
   lo, hi = int_slow(self, lo, hi)
-  range = hi - lo
+  local range = hi - lo
   if range == 0 then return lo end
-  shift = 64 - (SMALL_BITS[range] or bits_of(range))
+  local shift = 64 - (SMALL_BITS[range] or bits_of(range))
   local s0, s1, s2, s3 = self[1], self[2], self[3], self[4]
   while true do
     local r = s1 * 5
