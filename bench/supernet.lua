@@ -5,6 +5,7 @@
 --          [--seeds 3] [--cache runs/proxies_fmnist.json] [--darts_epochs 4] [--gdas_epochs 10]
 --          [--spos_epochs 6] [--enas_epochs 6] [--spos_trials 200] [--guard none] [--order 1] [--seed 1]
 --          [--derive nonzero|argmax]   (darts; default: darts.run's) [--warmup 0] (darts, gdas: epochs)
+--          [--arch_lr 0] (darts, gdas; 0: their default 3e-4)
 --
 -- 1. The random cells: cell i (1..n) is spaces/cell.lua's space:sample(nas.rng(1, i)),
 --    trained with bench/cells.lua's recipe (1 epoch on 20 % of the training split,
@@ -27,7 +28,7 @@ local now = require("system").gettime
 
 local opts = { methods = "darts,gdas,spos,enas", minutes = 20, n = 50, seeds = 3, cache = "runs/proxies_fmnist.json",
                darts_epochs = 4, gdas_epochs = 10, spos_epochs = 6, enas_epochs = 6, spos_trials = 200,
-               guard = "none", order = 1, seed = 1, derive = "", warmup = 0 }
+               guard = "none", order = 1, seed = 1, derive = "", warmup = 0, arch_lr = 0 }
 do
   local i = 1
   while arg and arg[i] do
@@ -97,13 +98,13 @@ local runners = {
   darts = function()
     return require("strategies.darts").run{ space = space, data = data, epochs = math.tointeger(opts.darts_epochs),
       seed = math.tointeger(opts.seed), order = math.tointeger(opts.order), max_seconds = cap,
-      warmup = math.tointeger(opts.warmup), guard = opts.guard ~= "none" and opts.guard or nil, derive = opts.derive ~= "" and opts.derive or nil,
+      warmup = math.tointeger(opts.warmup), arch_lr = opts.arch_lr > 0 and opts.arch_lr or nil, guard = opts.guard ~= "none" and opts.guard or nil, derive = opts.derive ~= "" and opts.derive or nil,
       progress = progress("darts") }
   end,
   gdas = function()
     return require("strategies.gdas").run{ space = space, data = data, epochs = math.tointeger(opts.gdas_epochs),
       seed = math.tointeger(opts.seed), max_seconds = cap, warmup = math.tointeger(opts.warmup),
-      progress = progress("gdas") }
+      arch_lr = opts.arch_lr > 0 and opts.arch_lr or nil, progress = progress("gdas") }
   end,
   spos = function()
     return require("strategies.spos").run{ space = space, data = data, epochs = math.tointeger(opts.spos_epochs),
