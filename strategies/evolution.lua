@@ -133,51 +133,22 @@ local function tournament(self, lo, nr, elite, n, k, total, rng)
   if k > n then k = n end
   local ss = self.ss
   local bp, bs
-  if k <= 3 and total <= 0x7fffffff then
-    -- The same shuffle for the small tournaments, with the (at most two) moved positions in
-    -- locals: step 1 moves position 1 to j1, step 2 moves what is at 2 to j2.
-    local x = rng:int(0, total - 1)
-    local j1 = 1 + x % n
-    bp = j1
-    bs = j1 <= nr and ss[lo + j1 - 1] or elite.score
-    if k >= 2 then
-      x = x // n
-      local j2 = 2 + x % (n - 1)
-      local p = j2 == j1 and 1 or j2
-      local s = p <= nr and ss[lo + p - 1] or elite.score
-      if s > bs then bp, bs = p, s end
-      if k == 3 then
-        local j3 = 3 + (x // (n - 1)) % (n - 2)
-        if j3 == j2 then p = j1 == 2 and 1 or 2 elseif j3 == j1 then p = 1 else p = j3 end
-        s = p <= nr and ss[lo + p - 1] or elite.score
-        if s > bs then bp = p end
-      end
-    end
-    if bp <= nr then return self.sg[lo + bp - 1] end
-    return elite.genotype
-  end
   local sw, js = self._sw, self._js
-  if total > 0x7fffffff then -- k draws
-    for i = 1, k do
-      local j = rng:int(i, n)
-      local p = sw[j] or j
-      sw[j] = sw[i] or i
-      js[i] = j
-      local s = p <= nr and ss[lo + p - 1] or elite.score
-      if not bp or s > bs then bp, bs = p, s end
-    end
-  else
-    local x = rng:int(0, total - 1)
-    for i = 1, k do
+  local x = total <= 0x7fffffff and rng:int(0, total - 1) -- else k draws
+  for i = 1, k do
+    local j
+    if x then
       local span = n - i + 1
-      local j = i + x % span
+      j = i + x % span
       x = x // span
-      local p = sw[j] or j
-      sw[j] = sw[i] or i -- (position i is not read again)
-      js[i] = j
-      local s = p <= nr and ss[lo + p - 1] or elite.score
-      if not bp or s > bs then bp, bs = p, s end
+    else
+      j = rng:int(i, n)
     end
+    local p = sw[j] or j
+    sw[j] = sw[i] or i -- (position i is not read again)
+    js[i] = j
+    local s = p <= nr and ss[lo + p - 1] or elite.score
+    if not bp or s > bs then bp, bs = p, s end
   end
   for i = 1, k do sw[js[i]] = false end
   if bp <= nr then return self.sg[lo + bp - 1] end
