@@ -61,7 +61,6 @@ function M.run(o)
   for _, k in ipairs(own) do oo[k] = nil end
   oo.bn_batches = o and o.bn_batches or 2
   local ctx = oneshot.begin(oo, "enas.run", oneshot.keys, 2)
-  ctx.o = o
   local space, rng = ctx.space, ctx.rng
   local csteps, rows = o.controller_steps or 50, o.reward_rows or 256
   local history, stopped, told = {}, nil, 0
