@@ -4,7 +4,7 @@
 --   nasrun --threads 2 bench/supernet.lua [--methods darts,gdas,spos,enas] [--minutes 20] [--n 50]
 --          [--seeds 3] [--cache runs/proxies_fmnist.json] [--darts_epochs 4] [--gdas_epochs 10]
 --          [--spos_epochs 6] [--enas_epochs 6] [--spos_trials 200] [--guard none] [--order 1] [--seed 1]
---          [--derive nonzero|argmax]   (darts; default: darts.run's) [--warmup 0] (darts, gdas: epochs)
+--          [--derive nonzero|argmax|sample]   (darts, gdas; default: their own) [--warmup 0] (darts, gdas: epochs)
 --          [--arch_lr 0] (darts, gdas; 0: their default 3e-4)
 --
 -- 1. The random cells: cell i (1..n) is spaces/cell.lua's space:sample(nas.rng(1, i)),
@@ -104,7 +104,8 @@ local runners = {
   gdas = function()
     return require("strategies.gdas").run{ space = space, data = data, epochs = math.tointeger(opts.gdas_epochs),
       seed = math.tointeger(opts.seed), max_seconds = cap, warmup = math.tointeger(opts.warmup),
-      arch_lr = opts.arch_lr > 0 and opts.arch_lr or nil, progress = progress("gdas") }
+      arch_lr = opts.arch_lr > 0 and opts.arch_lr or nil, derive = opts.derive ~= "" and opts.derive or nil,
+      progress = progress("gdas") }
   end,
   spos = function()
     return require("strategies.spos").run{ space = space, data = data, epochs = math.tointeger(opts.spos_epochs),
@@ -133,6 +134,12 @@ for name in opts.methods:gmatch("[^,]+") do
     if r.supernet then r.supernet.model:release() end
     local arch = space.arch_string(r.genotype)
     print(("%s: %.0f s, derived %s%s"):format(name, secs, arch, r.stopped and (" (" .. r.stopped .. ")") or ""))
+    if r.candidates then
+      local worst = math.huge
+      for _, x in ipairs(r.scores) do worst = math.min(worst, x) end
+      print(("  derive %s: %d candidates scored with the shared weights, best %.4f, worst %.4f"):format(r.derive,
+        #r.candidates, r.score, worst))
+    end
     if r.probs then
       for _, dec in ipairs(r.supernet.decisions) do
         local p = {}

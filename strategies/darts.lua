@@ -37,7 +37,14 @@
 --     DARTS's rule (Liu et al. 2019, sec. 2.4: the zero op is excluded, its strength
 --     being underdetermined since scaling a node's output does not change the
 --     outcome behind batch normalisation), the argmax over the other ops;
---     "argmax" takes the zero op too (NB201's DARTS code); zero ("none") names it,
+--     "argmax" takes the zero op too (NB201's DARTS code); zero ("none") names it;
+--     "sample" is ENAS's derivation: the two argmax cells and derive_samples (20)
+--     draws from the softmax of the logits, each scored as a subnet with the
+--     inherited weights (BN recalibrated on bn_batches (10) batches) on derive_rows
+--     (2000) rows of the architecture half; the best is kept (r.score, r.candidates,
+--     r.scores; the supernet is left in path mode on it). Sound where the weights
+--     were trained on single paths (GDAS); DARTS's mixed-trained weights make
+--     subnet scores less telling,
 --   max_seconds: stop after the chunk that crosses this much wall time (r.stopped says so),
 --   progress = function(info) after every chunk (50) steps: {epoch, step, total_steps,
 --     loss, arch_loss, seconds}.
@@ -48,7 +55,8 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "guard", "max_skips", "skip", "progress",
-               "chunk", "max_seconds", "derive", "zero", "warmup" }
+               "chunk", "max_seconds", "derive", "zero", "warmup", "derive_samples", "derive_rows",
+               "bn_batches" }
 
 local function count(g, skip)
   local n = 0
@@ -73,8 +81,14 @@ function M._bilevel(o, v)
   local max_skips, skip = o.max_skips or 2, o.skip or "skip_connect"
   local chunk = o.chunk or 50
   local derive = o.derive or v.derive
-  if derive ~= "argmax" and derive ~= "nonzero" then
-    util.argerror(1, fname, "derive must be \"argmax\" or \"nonzero\", got " .. tostring(derive), 3)
+  if derive ~= "argmax" and derive ~= "nonzero" and derive ~= "sample" then
+    util.argerror(1, fname, "derive must be \"argmax\", \"nonzero\" or \"sample\", got " .. tostring(derive), 3)
+  end
+  for _, k in ipairs{ "derive_samples", "derive_rows", "bn_batches" } do
+    local x = o[k]
+    if x ~= nil and (math.type(x) ~= "integer" or x < (k == "derive_samples" and 0 or 1)) then
+      util.argerror(1, fname, ("field '%s' must be an integer >= %d"):format(k, k == "derive_samples" and 0 or 1), 3)
+    end
   end
   local gopts = derive == "nonzero" and { exclude = { o.zero or "none" } } or nil
   if o.max_seconds ~= nil and (type(o.max_seconds) ~= "number" or o.max_seconds <= 0) then
@@ -139,11 +153,49 @@ function M._bilevel(o, v)
     end
   until p.done
   d:release()
-  if v.mode == "gumbel" then sn:mode("fixed") end -- evaluations of the result: the argmax cell
-  return {
-    genotype = sn:genotype(gopts), derive = derive, arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
-    seconds = now() - start, cpu_seconds = os.clock() - t0, steps = p.step, supernet = sn,
-  }
+  local r = { derive = derive, arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
+              steps = p.step, supernet = sn }
+  if derive == "sample" then
+    local ok, e = pcall(M._sample_derive, sn, r, o, wtrain, atrain, seed)
+    if not ok then error(fname .. ": " .. tostring(e), 3) end
+  else
+    r.genotype = sn:genotype(gopts)
+    if v.mode == "gumbel" then sn:mode("fixed") end -- evaluations of the result: the argmax cell
+  end
+  r.seconds, r.cpu_seconds = now() - start, os.clock() - t0
+  return r
+end
+
+-- derive = "sample" (ENAS's derivation, Pham et al. 2018, sec. 2.2: sample
+-- several architectures from the learned policy, keep the one with the best
+-- validation score): the argmax and zero-free argmax genotypes plus
+-- derive_samples (20) draws from the softmax of the logits, each scored as a
+-- subnet with the inherited weights (BN recalibrated on bn_batches (10) batches
+-- of the weight half) on derive_rows (2000) rows of the architecture half;
+-- the best is kept and the supernet left in path mode on it.
+function M._sample_derive(sn, r, o, wtrain, atrain, seed)
+  local rng = nas.rng(seed, 0x5a)
+  local cands, seen = {}, {}
+  local function add(g)
+    local key = table.concat(sn:path_of(g), ",")
+    if not seen[key] then seen[key] = true; cands[#cands + 1] = g end
+  end
+  add(sn:genotype())
+  add(sn:genotype{ exclude = { o.zero or "none" } })
+  for _ = 1, o.derive_samples or 20 do add(sn:sample(rng)) end
+  local rows = math.min(o.derive_rows or 2000, atrain:count())
+  local score_set = rows < atrain:count() and atrain:subset(rows, seed + 2) or atrain
+  local bn = { data = wtrain, batches = o.bn_batches or 10, seed = seed }
+  local scores, best = {}, 1
+  for i, g in ipairs(cands) do
+    sn:subnet(g, bn)
+    local e, msg = sn:evaluate(score_set)
+    if not e then error("scoring a sampled subnet: " .. tostring(msg), 0) end
+    scores[i] = e.accuracy
+    if scores[i] > scores[best] then best = i end
+  end
+  sn:subnet(cands[best], bn)
+  r.genotype, r.score, r.candidates, r.scores = cands[best], scores[best], cands, scores
 end
 
 function M.run(o)

@@ -19,7 +19,7 @@ local M = {}
 
 local keys = { "space", "data", "epochs", "samples", "batch", "seed", "order", "weights", "arch_lr", "arch_beta1",
                "arch_beta2", "arch_weight_decay", "device", "memfmt", "progress", "chunk", "tau_max", "tau_min",
-               "skip", "max_seconds", "derive", "zero", "warmup" }
+               "skip", "max_seconds", "derive", "zero", "warmup", "derive_samples", "derive_rows", "bn_batches" }
 
 function M.run(o)
   local hi = type(o) == "table" and o.tau_max or 10

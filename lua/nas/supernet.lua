@@ -8,6 +8,7 @@
 --   sn:arch()                        -- { edge_1_0 = {logits...}, ... }; sn:set_arch(name, logits)
 --   sn:genotype()                    -- argmax per decision: a genotype the space builds normally
 --   sn:genotype{ exclude = {"none"} } -- argmax over the other values (DARTS's rule for the zero op)
+--   sn:sample(rng)                   -- a genotype drawn from the softmax of the logits
 --   sn:subnet(g, { data = ds })      -- the same model in path mode on g's ops, BN recalibrated
 --   sn:evaluate(ds); sn:train(ds, opts) (weights only, in the current mode)
 --   sn:save(path); sn:load(path)     -- weights + path .. ".arch.json" (logits, pinned, mode)
@@ -205,6 +206,22 @@ function Supernet:probs()
     out[name] = p
   end
   return out
+end
+
+-- A genotype drawn from the logits: each decision's value from the softmax of
+-- its logits (what GDAS's Gumbel-max sample draws), plus the pinned decisions.
+-- rng: a nas.rng (required, so that draws are reproducible).
+function Supernet:sample(rng)
+  if not require("nas.rng").is_rng(rng) then util.argerror(1, "sample", "a nas.rng expected", 2) end
+  local probs = self:probs()
+  local g = {}
+  for k, v in pairs(self.fixed) do g[k] = v end
+  for _, d in ipairs(self.decisions) do
+    local p, u, k = probs[d.name], rng:uniform(), 1
+    while k < #p and u >= p[k] do u, k = u - p[k], k + 1 end
+    g[d.name] = d.values[k]
+  end
+  return g
 end
 
 -- argmax per decision (ties: the first), plus the pinned decisions. With

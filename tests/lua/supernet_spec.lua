@@ -258,6 +258,42 @@ describe("strategies.darts", function()
     assert.matches("derive must be", err(darts.run, { space = toy, data = { train = d }, derive = "top2" }))
   end)
 
+  it("draws genotypes from the logits (sn:sample)", function()
+    local sn = nas.supernet(toy)
+    sn:set_arch("feat", { 0.0, math.log(3), 0.0 }) -- p = 0.2, 0.6, 0.2
+    local n, rng = { none = 0, skip = 0, pool = 0 }, nas.rng(7)
+    for _ = 1, 2000 do
+      local g = sn:sample(rng)
+      n[g.feat] = n[g.feat] + 1
+    end
+    assert.is_true(math.abs(n.skip / 2000 - 0.6) < 0.05, ("skip drawn %d of 2000"):format(n.skip))
+    assert.is_true(math.abs(n.none / 2000 - 0.2) < 0.05, ("none drawn %d of 2000"):format(n.none))
+    assert.same(sn:sample(nas.rng(3)), sn:sample(nas.rng(3)))
+    assert.matches("nas.rng expected", err(sn.sample, sn, 3))
+  end)
+
+  it("derives by scoring sampled subnets with the inherited weights (derive = sample)", function()
+    local gdas = require "strategies.gdas"
+    local r = assert(gdas.run{ space = toy, data = { train = d }, epochs = 2, batch = 32, seed = 2, derive = "sample",
+                               derive_rows = 80 })
+    assert.equal("sample", r.derive)
+    assert.same(r.supernet:genotype(), r.candidates[1])
+    assert.is_true(#r.candidates >= 3) -- all three values among 22 candidates (p ~ 1/3 each)
+    local best = -1
+    for i, g in ipairs(r.candidates) do
+      if g.feat == "none" then assert.is_true(r.scores[i] < 0.5) end -- erases the input: chance
+      best = math.max(best, r.scores[i])
+    end
+    assert.equal(best, r.score)
+    assert.are_not.equal("none", r.genotype.feat)
+    assert.equal("path", r.supernet:mode())
+    r = assert(gdas.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, derive = "sample",
+                         derive_samples = 0 })
+    assert.is_true(#r.candidates <= 2)
+    assert.matches("'derive_samples'", err(gdas.run, { space = toy, data = { train = d }, derive_samples = -1 }))
+    assert.matches("'derive_rows'", err(darts.run, { space = toy, data = { train = d }, derive_rows = 0 }))
+  end)
+
   it("warms the weights up before the bilevel loop (warmup epochs), logits untouched meanwhile", function()
     local steps = {}
     local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, warmup = 2, chunk = 1,
