@@ -6,6 +6,7 @@
 --          [--spos_epochs 6] [--enas_epochs 6] [--spos_trials 200] [--guard none] [--order 1] [--seed 1]
 --          [--derive nonzero|argmax|sample]   (darts, gdas; default: their own) [--warmup 0] (darts, gdas: epochs)
 --          [--arch_lr 0] (darts, gdas; 0: their default 3e-4)
+--          [--cells ARCH,ARCH] (cells, as arch strings, trained with the same recipe as extra rows)
 --
 -- 1. The random cells: cell i (1..n) is spaces/cell.lua's space:sample(nas.rng(1, i)),
 --    trained with bench/cells.lua's recipe (1 epoch on 20 % of the training split,
@@ -28,7 +29,7 @@ local now = require("system").gettime
 
 local opts = { methods = "darts,gdas,spos,enas", minutes = 20, n = 50, seeds = 3, cache = "runs/proxies_fmnist.json",
                darts_epochs = 4, gdas_epochs = 10, spos_epochs = 6, enas_epochs = 6, spos_trials = 200,
-               guard = "none", order = 1, seed = 1, derive = "", warmup = 0, arch_lr = 0 }
+               guard = "none", order = 1, seed = 1, derive = "", warmup = 0, arch_lr = 0, cells = "" }
 do
   local i = 1
   while arg and arg[i] do
@@ -119,6 +120,23 @@ local runners = {
 }
 
 local rows = {}
+-- the cell g trained with the random cells' recipe under --seeds seeds: a row of the table
+local function retrain(name, g, secs)
+  local accs = {}
+  for s = 1, math.tointeger(opts.seeds) do
+    local tr = cells.train(space:build(g), data, recipe, 1000 + s)
+    accs[#accs + 1] = tr.accuracy or 0
+    print(("  retrain seed %d: %s"):format(1000 + s, tr.accuracy and ("%.4f"):format(tr.accuracy) or tr.error))
+    io.stdout:flush()
+  end
+  local mean, worst = 0, math.huge
+  for _, a in ipairs(accs) do mean, worst = mean + a / #accs, math.min(worst, a) end
+  local beaten = 0
+  for _, a in ipairs(rand) do if mean > a then beaten = beaten + 1 end end
+  rows[#rows + 1] = { name = name, seconds = secs, arch = space.arch_string(g), mean = mean, worst = worst,
+                      beaten = beaten }
+end
+
 for name in opts.methods:gmatch("[^,]+") do
   local run = runners[name]
   if not run then error("supernet.lua: unknown method " .. name, 0) end
@@ -147,32 +165,29 @@ for name in opts.methods:gmatch("[^,]+") do
         print(("  %s: %s"):format(dec.name, table.concat(p, ", ")))
       end
     end
-    local accs = {}
-    for s = 1, math.tointeger(opts.seeds) do
-      local tr = cells.train(space:build(r.genotype), data, recipe, 1000 + s)
-      accs[#accs + 1] = tr.accuracy or 0
-      print(("  retrain seed %d: %s"):format(1000 + s, tr.accuracy and ("%.4f"):format(tr.accuracy) or tr.error))
-      io.stdout:flush()
+    retrain(name, r.genotype, secs)
+    -- derive = "sample": the argmax cell of the same search, as a control
+    if r.candidates and space.arch_string(r.candidates[1]) ~= arch then
+      print(("  control: the argmax cell of the same search %s"):format(space.arch_string(r.candidates[1])))
+      retrain(name .. "/argmax", r.candidates[1], secs)
     end
-    local mean, worst = 0, math.huge
-    for _, a in ipairs(accs) do mean, worst = mean + a / #accs, math.min(worst, a) end
-    local beaten = 0
-    for _, a in ipairs(rand) do if mean > a then beaten = beaten + 1 end end
-    rows[#rows + 1] = { name = name, seconds = secs, arch = arch, mean = mean, worst = worst, beaten = beaten,
-                        stopped = r.stopped }
   end
+end
+for cell in opts.cells:gmatch("[^,]+") do
+  print(("cell %s"):format(cell))
+  retrain("cell", space.from_arch_string(cell), 0)
 end
 
 -- ---- 3. the table -----------------------------------------------------------------------
 print()
 print(("derived cells, trained with the random cells' recipe (%d seeds); random median %.4f over %d cells"):format(
   math.tointeger(opts.seeds), med, #rand))
-print(("%-6s %8s %8s %8s %9s %6s  %s"):format("method", "search s", "mean", "worst", "beats", "> med", "cell"))
+print(("%-11s %8s %8s %8s %9s %6s  %s"):format("method", "search s", "mean", "worst", "beats", "> med", "cell"))
 for _, r in ipairs(rows) do
   if r.error then
-    print(("%-6s %8.0f  failed: %s"):format(r.name, r.seconds, r.error))
+    print(("%-11s %8.0f  failed: %s"):format(r.name, r.seconds, r.error))
   else
-    print(("%-6s %8.0f %8.4f %8.4f %4d/%-4d %6s  %s"):format(r.name, r.seconds, r.mean, r.worst, r.beaten, #rand,
+    print(("%-11s %8.0f %8.4f %8.4f %4d/%-4d %6s  %s"):format(r.name, r.seconds, r.mean, r.worst, r.beaten, #rand,
       r.mean > med and "yes" or "NO", r.arch))
   end
 end
