@@ -209,7 +209,7 @@ describe("strategies.darts", function()
     local gdas = require "strategies.gdas"
     local taus = {}
     local r = assert(gdas.run{ space = toy, data = { train = d }, epochs = 4, batch = 32, arch_lr = 0.05, seed = 1,
-                               chunk = 1, progress = function(p) taus[#taus + 1] = p.step end })
+                               chunk = 1, derive = "argmax", progress = function(p) taus[#taus + 1] = p.step end })
     -- "none" erases the input; "skip" and "pool" both keep the quadrants
     local a = r.arch.feat
     assert.are_not.equal("none", r.genotype.feat, ("logits %g %g %g"):format(a[1], a[2], a[3]))
@@ -274,9 +274,8 @@ describe("strategies.darts", function()
 
   it("derives by scoring sampled subnets with the inherited weights (derive = sample)", function()
     local gdas = require "strategies.gdas"
-    local r = assert(gdas.run{ space = toy, data = { train = d }, epochs = 2, batch = 32, seed = 2, derive = "sample",
-                               derive_rows = 80 })
-    assert.equal("sample", r.derive)
+    local r = assert(gdas.run{ space = toy, data = { train = d }, epochs = 2, batch = 32, seed = 2, derive_rows = 80 })
+    assert.equal("sample", r.derive) -- gdas's default
     assert.same(r.supernet:genotype(), r.candidates[1])
     assert.is_true(#r.candidates >= 3) -- all three values among 22 candidates (p ~ 1/3 each)
     local best = -1
