@@ -34,14 +34,25 @@ function M.load(path)
   return cache
 end
 
--- Atomic write (tmp + rename).
+-- Atomic write (tmp + rename), merged with what is on disk first: cells another
+-- process added since this one loaded the file are kept (entries in `cache` win),
+-- so two benches may fill one cache with different cells (--from) side by side.
 function M.save(cache, path)
   local dir = path:match("^(.*)/[^/]*$")
   if dir then require("nas.store").mkdir(dir) end
-  local f = assert(io.open(path .. ".tmp", "wb"))
+  for key, cells in pairs(M.load(path).runs) do
+    local mine = cache.runs[key]
+    if not mine then
+      cache.runs[key] = cells
+    else
+      for arch, r in pairs(cells) do if mine[arch] == nil then mine[arch] = r end end
+    end
+  end
+  local tmp = ("%s.%s.tmp"):format(path, tostring(cache):match("0x%x+") or "t")
+  local f = assert(io.open(tmp, "wb"))
   f:write(json.encode(cache))
   f:close()
-  assert(os.rename(path .. ".tmp", path))
+  assert(os.rename(tmp, path))
 end
 
 -- Trains net with the recipe (model and data order seeded by `seed`): on success

@@ -2,7 +2,7 @@
 --
 --   nasrun bench/proxies.lua [--n 50] [--minutes 0] [--epochs 1] [--fraction 0.2] [--batch 64]
 --                            [--seed 1] [--threads 0] [--cache runs/proxies_fmnist.json] [--report 0]
---                            [--offset 0] [--compare other_cache.json] [--time 0]
+--                            [--offset 0] [--compare other_cache.json] [--time 0] [--from 1]
 --
 -- Samples cells of spaces/cell.lua (defaults: C = 8, N = 1, 1x28x28): cell i is
 -- space:sample(nas.rng(seed, i)), so a larger --n extends the same list. Each
@@ -20,6 +20,8 @@
 -- validation accuracy between the two seeds over the cells both have (a ceiling for
 -- any proxy's rho against this noisy ground truth). --time k only times each proxy
 -- on cells 1..k (model built once, median of 3 calls per cell; batch --batch) and exits.
+-- --from k trains cells k..n only (the cache merges on save, so two runs with
+-- different --from may share a cache; then --report 1 over 1..n).
 --
 -- Prints Spearman's rho of each proxy against validation accuracy over the
 -- cells done, next to the published rho (Abdelfattah et al. 2021, NAS-Bench-201
@@ -31,7 +33,7 @@ local space = require "spaces.cell"
 local json = require("nas.store").json
 
 local opts = { n = 50, minutes = 0, epochs = 1, fraction = 0.2, batch = 64, seed = 1, threads = 0,
-               cache = "runs/proxies_fmnist.json", report = 0, offset = 0, compare = "", time = 0 }
+               cache = "runs/proxies_fmnist.json", report = 0, offset = 0, compare = "", time = 0, from = 1 }
 do
   local i = 1
   while arg and arg[i] do
@@ -99,7 +101,7 @@ print(("proxies vs training: %s, %d threads, cache %s (%d cells cached)"):format
 
 local t_start = now()
 local cells, ptime, pcount, train_total = {}, {}, {}, 0
-for i = 1, math.tointeger(opts.n) do
+for i = math.tointeger(opts.from), math.tointeger(opts.n) do
   if opts.minutes > 0 and now() - t_start > opts.minutes * 60 then
     print(("stopping at %d cells: --minutes %g reached"):format(i - 1, opts.minutes))
     break

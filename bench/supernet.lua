@@ -7,10 +7,12 @@
 --          [--derive nonzero|argmax|sample]   (darts, gdas; default: their own) [--warmup 0] (darts, gdas: epochs)
 --          [--arch_lr 0] (darts, gdas; 0: their default 3e-4)
 --          [--cells ARCH,ARCH] (cells, as arch strings, trained with the same recipe as extra rows)
+--          [--epochs 1] [--fraction 0.2] (the recipe of the random and derived cells; bench/proxies.lua
+--          with the same values fills the same cache)
 --
 -- 1. The random cells: cell i (1..n) is spaces/cell.lua's space:sample(nas.rng(1, i)),
---    trained with bench/cells.lua's recipe (1 epoch on 20 % of the training split,
---    seed i) and scored on the 5000-image validation split. They come from the
+--    trained with bench/cells.lua's recipe (--epochs (1) on --fraction (20 %) of the
+--    training split, seed i) and scored on the 5000-image validation split. They come from the
 --    cache that bench/proxies.lua fills (the same recipe); missing cells are
 --    trained here and added to it.
 -- 2. Each method searches the cell space's supernet (C = 8, N = 1, the net the
@@ -29,7 +31,8 @@ local now = require("system").gettime
 
 local opts = { methods = "darts,gdas,spos,enas", minutes = 20, n = 50, seeds = 3, cache = "runs/proxies_fmnist.json",
                darts_epochs = 4, gdas_epochs = 10, spos_epochs = 6, enas_epochs = 6, spos_trials = 200,
-               guard = "none", order = 1, seed = 1, derive = "", warmup = 0, arch_lr = 0, cells = "" }
+               guard = "none", order = 1, seed = 1, derive = "", warmup = 0, arch_lr = 0, cells = "",
+               epochs = 1, fraction = 0.2 }
 do
   local i = 1
   while arg and arg[i] do
@@ -43,7 +46,7 @@ do
 end
 
 local data = cells.data()
-local recipe = cells.recipe(1, 0.2)
+local recipe = cells.recipe(opts.epochs, opts.fraction)
 local key = cells.key(recipe, 64, 1)
 local cache = cells.load(opts.cache)
 cache.runs[key] = cache.runs[key] or {}
