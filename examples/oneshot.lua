@@ -21,6 +21,7 @@ local opt = {
   trials = 200,          -- spos: subnets scored by evolution
   guard = "none",        -- darts: none | early_stop (DARTS+) | sigmoid (Fair DARTS)
   order = 1,             -- darts/gdas: 1 or 2
+  derive = "",           -- darts/gdas: nonzero | argmax | sample ("": the method's default)
   retrain_epochs = 4,
   retrain_fraction = 1,
   seed = 1,
@@ -29,7 +30,7 @@ local opt = {
 for _, a in ipairs(arg or {}) do
   local k, v = a:match("^([%w_]+)=(.*)$")
   if not k or opt[k] == nil then
-    error(("unknown argument '%s' (known: method=, epochs=, samples=, minutes=, trials=, guard=, order=, " ..
+    error(("unknown argument '%s' (known: method=, epochs=, samples=, minutes=, trials=, guard=, order=, derive=, " ..
            "retrain_epochs=, retrain_fraction=, seed=, out=)"):format(a), 0)
   end
   opt[k] = type(opt[k]) == "number" and (math.tointeger(tonumber(v)) or tonumber(v)) or v
@@ -60,8 +61,10 @@ local common = {
 if opt.method == "darts" then
   common.guard = opt.guard ~= "none" and opt.guard or nil
   common.order = opt.order
+  common.derive = opt.derive ~= "" and opt.derive or nil
 elseif opt.method == "gdas" then
   common.order = opt.order
+  common.derive = opt.derive ~= "" and opt.derive or nil
 elseif opt.method == "spos" then
   common.trials = opt.trials
 end

@@ -146,8 +146,9 @@ constexpr double FMT_MIN_SECONDS = 0.15, FMT_MAX_SECONDS = 4.0;
  * generator, with dropout off. Leaves the model's weights, batch-norm buffers
  * and the global RNG as they were (weights in the returned format's layout):
  * the update uses lr 0 and its own momentum buffers, and every parameter and
- * buffer is copied back from a saved clone afterwards, so a measured model
- * trains bit-identically to one that took the choice from the cache. */
+ * buffer is copied back from a saved clone afterwards (and a supernet's Gumbel
+ * generator), so a measured model trains bit-identically to one that took the
+ * choice from the cache. */
 nas_memfmt measure_memfmt(nas_model *m, int batch) {
   auto &net = *m->net;
   const bool cuda = nas_torch::is_cuda(m);
@@ -161,19 +162,25 @@ nas_memfmt measure_memfmt(nas_model *m, int batch) {
   const bool was_training = net.is_training();
   net.train(true);
   net.no_dropout = true;
+  /* A supernet in Gumbel mode draws from its generator on every forward: the
+   * timed passes (as many as the timing needs) must not move it, or the
+   * search that follows would depend on the machine's speed. */
+  at::Generator gsaved = net.gen.defined() ? net.gen.clone() : at::Generator();
   struct Restore {
     nas_model *m;
     std::vector<at::Tensor> &bufs, &saved, &params, &psaved;
+    at::Generator &gsaved;
     bool was;
     ~Restore() {
       torch::NoGradGuard ng;
       for (size_t i = 0; i < bufs.size(); i++) bufs[i].copy_(saved[i]);
       for (size_t i = 0; i < params.size(); i++) params[i].copy_(psaved[i]);
       nas_torch::grads_to_none(params);
+      if (gsaved.defined()) m->net->gen = gsaved;
       m->net->no_dropout = false;
       m->net->train(was);
     }
-  } restore{m, bufs, saved, params, psaved, was_training};
+  } restore{m, bufs, saved, params, psaved, gsaved, was_training};
 
   at::Generator gen = at::detail::createCPUGenerator(0x6d656d66);
   std::vector<int64_t> sz{batch};
