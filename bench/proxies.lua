@@ -201,8 +201,13 @@ if opts.compare ~= "" then
   local other = json.decode(f:read("a"))
   f:close()
   local a, b, both = {}, {}, {}
+  -- the other cache's runs of this recipe (any seed offset), not of another recipe
+  local base, sets = cells_mod.key(recipe, opts.batch, opts.seed), {}
+  for k, set in pairs(other.runs or {}) do
+    if k:sub(1, #base) == base and (#k == #base or k:sub(#base + 1):match("^ o%-?%d+$")) then sets[#sets + 1] = set end
+  end
   for _, r in ipairs(cells) do
-    for _, set in pairs(other.runs or {}) do
+    for _, set in ipairs(sets) do
       local o = set[r.arch]
       if o and o.accuracy then
         a[#a + 1], b[#b + 1], both[#both + 1] = r.accuracy, o.accuracy, r
