@@ -1,6 +1,6 @@
 -- End to end through nasrun: examples/oneshot.lua, made small through its
--- key=value arguments, for three methods (gdas with derive=sample: subnets scored
--- with the shared weights); the saved supernet loads back.
+-- key=value arguments, for three methods (gdas derives by scoring subnets with the
+-- shared weights); the saved supernet loads back.
 local nas = require "nas"
 local home = package.nasrun_home or "."
 local tmp = os.getenv("NAS_TEST_TMP") or "."
@@ -13,7 +13,7 @@ end
 for _, method in ipairs{ "spos", "darts", "gdas" } do
   local out = ("%s/e2e_oneshot_%s_%d"):format(tmp, method, os.time())
   local r = run_example{ "method=" .. method, "samples=3000", "epochs=1", "trials=6", "retrain_epochs=1",
-                         "retrain_fraction=0.1", "out=" .. out, method == "gdas" and "derive=sample" or nil }
+                         "retrain_fraction=0.1", "out=" .. out }
   assert(r.method == method)
   local space = require "spaces.cell"
   assert(space:build(r.genotype), "the derived genotype builds")
