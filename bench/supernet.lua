@@ -158,7 +158,8 @@ for name in opts.methods:gmatch("[^,]+") do
     if r.candidates then
       local worst = math.huge
       for _, x in ipairs(r.scores) do worst = math.min(worst, x) end
-      print(("  derive %s: %d candidates scored with the shared weights, best %.4f, worst %.4f"):format(r.derive,
+      print(("  %s: %d candidates scored with the shared weights, best %.4f, worst %.4f"):format(
+        r.derive and ("derive " .. r.derive) or "final choice",
         #r.candidates, r.score, worst))
     end
     if r.probs then
