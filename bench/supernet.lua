@@ -170,10 +170,12 @@ for name in opts.methods:gmatch("[^,]+") do
       end
     end
     retrain(name, r.genotype, secs)
-    -- derive = "sample": the argmax cell of the same search, as a control
+    -- derive = "sample" (darts, gdas): the argmax cell of the same search, as a
+    -- control; enas: the policy's most likely cell
     if r.candidates and space.arch_string(r.candidates[1]) ~= arch then
-      print(("  control: the argmax cell of the same search %s"):format(space.arch_string(r.candidates[1])))
-      retrain(name .. "/argmax", r.candidates[1], secs)
+      local what = r.derive and "argmax" or "mode"
+      print(("  control: the %s cell of the same search %s"):format(what, space.arch_string(r.candidates[1])))
+      retrain(name .. "/" .. what, r.candidates[1], secs)
     end
   end
 end
