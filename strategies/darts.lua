@@ -50,6 +50,7 @@
 --     loss, arch_loss, seconds}.
 local nas = require "nas"
 local util = require "nas.util"
+local oneshot = require "nas.oneshot"
 
 local M = {}
 
@@ -94,7 +95,7 @@ function M._bilevel(o, v)
   if o.max_seconds ~= nil and (type(o.max_seconds) ~= "number" or o.max_seconds <= 0) then
     util.argerror(1, fname, "field 'max_seconds' must be a number > 0", 3)
   end
-  local now = require("nas.oneshot").now
+  local now = oneshot.now
   local start = now()
 
   -- the two halves of the training split
@@ -184,18 +185,10 @@ function M._sample_derive(sn, r, o, wtrain, atrain, seed)
   add(sn:genotype{ exclude = { o.zero or "none" } })
   for _ = 1, o.derive_samples or 20 do add(sn:sample(rng)) end
   local rows = math.min(o.derive_rows or 2000, atrain:count())
-  local score_set = rows < atrain:count() and atrain:subset(rows, seed + 2) or atrain
-  local bn = { data = wtrain, batches = o.bn_batches or 10, seed = seed }
-  local scores, best = {}, 1
-  for i, g in ipairs(cands) do
-    sn:subnet(g, bn)
-    local e, msg = sn:evaluate(score_set)
-    if not e then error("scoring a sampled subnet: " .. tostring(msg), 0) end
-    scores[i] = e.accuracy
-    if scores[i] > scores[best] then best = i end
-  end
-  sn:subnet(cands[best], bn)
-  r.genotype, r.score, r.candidates, r.scores = cands[best], scores[best], cands, scores
+  local ctx = { sn = sn, train = wtrain, hold = rows < atrain:count() and atrain:subset(rows, seed + 2) or atrain,
+                bn_batches = o.bn_batches or 10, seed = seed, fname = "derive" }
+  r.genotype, r.score, r.scores = oneshot.pick(ctx, cands)
+  r.candidates = cands
 end
 
 function M.run(o)

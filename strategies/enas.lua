@@ -104,13 +104,8 @@ function M.run(o)
   ctx.bn_batches = o.final_bn_batches or 10
   local cands = { policy:mode() }
   for _ = 1, (o.final_samples or 10) do cands[#cands + 1] = policy:sample(space, rng) end
-  local best, best_score, scores = nil, -math.huge, {}
-  for i, g in ipairs(cands) do
-    scores[i] = oneshot.score(ctx, g)
-    if scores[i] > best_score then best, best_score = g, scores[i] end
-  end
+  local best, best_score, scores = oneshot.pick(ctx, cands)
   oneshot.report(ctx, "final", { best = best_score })
-  ctx.sn:subnet(best, { data = ctx.train, batches = ctx.bn_batches, seed = ctx.seed })
   return {
     genotype = best, score = best_score, candidates = cands, scores = scores, policy = policy, history = history,
     stopped = stopped, steps = ctx.p and ctx.p.step or 0, seconds = oneshot.now() - ctx.t0, supernet = ctx.sn,

@@ -6,6 +6,7 @@
 --   local ctx = os1.begin(o, "spos.run")   -- supernet in path mode, trainer, holdout
 --   os1.step(ctx, path)                    -- one SGD step of the weights on that path
 --   os1.score(ctx, g)                      -- BN recalibrated, accuracy on the holdout rows
+--   os1.pick(ctx, { g1, g2, ... })         -- the best of them by score, the supernet left on it
 --   os1.finish(ctx)
 --
 -- Data: the training split loses `holdout` rows (default 2000, seeded) that
@@ -96,6 +97,19 @@ function M.score(ctx, g, rows)
   local r, msg = ctx.sn:evaluate(data)
   if not r then error(ctx.fname .. ": evaluating a subnet: " .. tostring(msg), 0) end
   return r.accuracy, r
+end
+
+-- The best of the candidate genotypes `cands` by M.score on all the holdout
+-- rows (the first wins ties); the supernet is left on it, BN recalibrated.
+-- Returns best, its score, the scores in cands' order.
+function M.pick(ctx, cands)
+  local scores, best = {}, 1
+  for i, g in ipairs(cands) do
+    scores[i] = M.score(ctx, g)
+    if scores[i] > scores[best] then best = i end
+  end
+  ctx.sn:subnet(cands[best], { data = ctx.train, batches = ctx.bn_batches, seed = ctx.seed })
+  return cands[best], scores[best], scores
 end
 
 function M.report(ctx, phase, extra)

@@ -51,15 +51,22 @@ local function apply(net, v, x)
   if v == "skip" then return x end
   return net:avgpool{ input = x, k = 3, stride = 1, padding = 1 }
 end
-local toy = nas.space("toy", function(c)
-  local net = nas.net{ input = { 1, 8, 8 } }
-  local VALUES = { "none", "skip", "pool" }
-  local f = c:op("feat", VALUES, function(v) return apply(net, v, 0) end, net)
-  if f == nil then f = net:zero{ input = 0 } end
-  net:flatten{ input = f }
-  net:linear{ out = 4 }
-  return net
-end)
+-- A chain of op decisions (none | skip | pool each), then a linear classifier.
+local function op_chain(name, decisions)
+  return nas.space(name, function(c)
+    local net = nas.net{ input = { 1, 8, 8 } }
+    local f = 0
+    for _, dname in ipairs(decisions) do
+      local x = f
+      f = c:op(dname, { "none", "skip", "pool" }, function(v) return apply(net, v, x) end, net)
+      if f == nil then f = net:zero{ input = 0 } end
+    end
+    net:flatten{ input = f }
+    net:linear{ out = 4 }
+    return net
+  end)
+end
+local toy = op_chain("toy", { "feat" })
 
 describe("nas.supernet", function()
   it("builds a supernet of a space's op decisions, one mixed node per decision use", function()
@@ -343,17 +350,7 @@ end)
 describe("strategies.spos and strategies.enas", function()
   local d = quadrants(480)
   -- two op decisions: "none" on either erases the input
-  local two = nas.space("two", function(c)
-    local net = nas.net{ input = { 1, 8, 8 } }
-    local VALUES = { "none", "skip", "pool" }
-    local f = c:op("a", VALUES, function(v) return apply(net, v, 0) end, net)
-    if f == nil then f = net:zero{ input = 0 } end
-    f = c:op("b", VALUES, function(v) return apply(net, v, f) end, net)
-    if f == nil then f = net:zero{ input = 0 } end
-    net:flatten{ input = f }
-    net:linear{ out = 4 }
-    return net
-  end)
+  local two = op_chain("two", { "a", "b" })
 
   it("SPOS trains single paths, then scores subnets with the inherited weights", function()
     local spos = require "strategies.spos"
