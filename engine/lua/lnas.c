@@ -258,6 +258,7 @@ int luaopen_nas_core(lua_State *L) {
   lnas_open_model(L);
   lnas_open_controller(L);
   lnas_open_proxy(L);
+  lnas_open_proc(L);
   lnas_open_supernet(L); /* after lnas_open_model: adds methods to nas.Model */
   return 1;
 }

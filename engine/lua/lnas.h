@@ -43,7 +43,8 @@ int lnas_open_data(lua_State *L);
 int lnas_open_model(lua_State *L);
 int lnas_open_controller(lua_State *L); /* lcontroller.c: core.controller_new */
 int lnas_open_proxy(lua_State *L);      /* lproxy.c: core.proxy, core.proxies */
-int lnas_open_supernet(lua_State *L);   /* lsupernet.c: supernet methods on nas.Model, core.darts_begin */
+int lnas_open_supernet(lua_State *L);
+int lnas_open_proc(lua_State *L);       /* lproc.c: worker processes, frames, locks, host facts */   /* lsupernet.c: supernet methods on nas.Model, core.darts_begin */
 
 int luaopen_nas_core(lua_State *L);
 

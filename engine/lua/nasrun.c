@@ -31,7 +31,10 @@ static void print_usage(FILE *f) {
           "Options:\n"
           "  -e stmt        execute string 'stmt' (may be repeated)\n"
           "  -l mod         require library 'mod' into global 'mod'\n"
-          "  --threads N    intra-op threads for libtorch (default: all cores)\n"
+          "  --threads N    intra-op threads for libtorch (default: all cores; with\n"
+          "                 workers, cores / workers each)\n"
+          "  --workers N    run searches on N local worker processes (default 1:\n"
+          "                 in this process); under mpirun every rank > 0 is a worker\n"
           "  --seed N       default seed for models, data splits and searches (default 0)\n"
           "  --device D     cpu (default), cuda or cuda:N\n"
           "  -v, --version  print the version and exit\n"
@@ -39,7 +42,9 @@ static void print_usage(FILE *f) {
           "  --             stop handling options\n"
           "  -              run stdin as the script\n"
           "Environment: NASRUN_HOME overrides where the Lua files are found;\n"
-          "NAS_DATA_ROOT is the datasets folder (default /usr/share/datasets).\n",
+          "NAS_DATA_ROOT is the datasets folder (default /usr/share/datasets).\n"
+          "Under mpirun (Open MPI), rank 0 runs the script, the strategy and the store;\n"
+          "the other ranks are workers (NASRUN_MPI=0 disables this).\n",
           progname);
 }
 
@@ -132,6 +137,20 @@ static void set_paths(lua_State *L) {
   lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;%s", root, root, root, lua_tostring(L, -1));
   lua_setfield(L, -3, "path");
   lua_pop(L, 1);
+  /* C modules built beside nasrun (nas.mpi): <exe dir>/lua/?.so in a build
+   * tree, <exe dir>/../lib/lua/5.4/?.so in an install. */
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = '\0';
+    lua_getfield(L, -1, "cpath");
+    lua_pushfstring(L, "%s/lua/?.so;%s/../lib/lua/5.4/?.so;%s/../%s/lua/5.4/?.so;%s", exe, exe, exe,
+                    NASRUN_INSTALL_LIBDIR, lua_tostring(L, -1));
+    lua_setfield(L, -3, "cpath");
+    lua_pop(L, 1);
+  }
   /* nas.core is linked in: preload it. */
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, luaopen_nas_core);
@@ -147,6 +166,7 @@ static void set_paths(lua_State *L) {
 typedef struct options {
   int script;        /* index of the script in argv, or 0 */
   int threads;
+  int workers;
   long long seed;
   const char *device;
 } options;
@@ -162,6 +182,7 @@ static int parse_int(const char *s, long long *out) {
 static int collect(int argc, char **argv, options *o) {
   o->script = 0;
   o->threads = 0;
+  o->workers = 0;
   o->seed = 0;
   o->device = "cpu";
   for (int i = 1; i < argc; i++) {
@@ -177,7 +198,7 @@ static int collect(int argc, char **argv, options *o) {
       if (++i >= argc) { l_message(progname, "option needs an argument"); return -1; }
       continue; /* run later, in order */
     }
-    if (strcmp(a, "--threads") == 0 || strcmp(a, "--seed") == 0) {
+    if (strcmp(a, "--threads") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--workers") == 0) {
       long long v;
       if (i + 1 >= argc || !parse_int(argv[i + 1], &v)) {
         fprintf(stderr, "%s: %s needs an integer argument\n", progname, a);
@@ -186,6 +207,9 @@ static int collect(int argc, char **argv, options *o) {
       if (a[2] == 't') {
         if (v < 1 || v > 1024) { fprintf(stderr, "%s: --threads must be in 1..1024\n", progname); return -1; }
         o->threads = (int)v;
+      } else if (a[2] == 'w') {
+        if (v < 1 || v > 4096) { fprintf(stderr, "%s: --workers must be in 1..4096\n", progname); return -1; }
+        o->workers = (int)v;
       } else {
         o->seed = v;
       }
@@ -208,18 +232,77 @@ static int collect(int argc, char **argv, options *o) {
   return 0;
 }
 
-/* package.loaded["nas.config"] = {seed=, device=, threads=} */
-static void set_config(lua_State *L, const options *o) {
+/* Whether this process is a rank of an MPI job (Open MPI's mpirun sets these). */
+static int under_mpi(void) {
+  const char *off = getenv("NASRUN_MPI");
+  if (off && strcmp(off, "0") == 0) return 0;
+  return getenv("OMPI_COMM_WORLD_SIZE") != NULL || getenv("PMI_SIZE") != NULL;
+}
+
+/* package.loaded["nas.config"] = {seed=, device=, threads=, workers=, role=,
+ * worker_fd=, argv= {the command line}, exe=}; under mpirun also mpi = nas.mpi. */
+static int set_config(lua_State *L, const options *o, int argc, char **argv) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 8);
+  if (o->workers > 0) {
+    lua_pushinteger(L, o->workers);
+    lua_setfield(L, -2, "workers");
+  }
+  lua_createtable(L, argc, 0);
+  for (int i = 0; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "argv");
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = '\0';
+    lua_pushstring(L, exe);
+    lua_setfield(L, -2, "exe");
+  }
+  const char *wfd = getenv("NASRUN_WORKER_FD");
+  const char *role = "coordinator";
+  if (wfd && *wfd) {
+    long long fd;
+    if (!parse_int(wfd, &fd) || fd < 0) {
+      fprintf(stderr, "%s: NASRUN_WORKER_FD must be a file descriptor number\n", progname);
+      lua_pop(L, 2);
+      return 0;
+    }
+    lua_pushinteger(L, fd);
+    lua_setfield(L, -2, "worker_fd");
+    role = "worker";
+  } else if (under_mpi()) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "nas.mpi");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+      fprintf(stderr, "%s: running under mpirun, but the MPI transport does not load (%s); "
+              "build nasrun with libopenmpi-dev installed, or set NASRUN_MPI=0\n",
+              progname, lua_tostring(L, -1));
+      lua_pop(L, 3);
+      return 0;
+    }
+    lua_getfield(L, -1, "rank");
+    if (lua_tointeger(L, -1) > 0) role = "worker";
+    lua_pop(L, 1);
+    lua_setfield(L, -2, "mpi");
+  }
+  lua_pushstring(L, role);
+  lua_setfield(L, -2, "role");
   lua_pushinteger(L, o->seed);
   lua_setfield(L, -2, "seed");
   lua_pushstring(L, o->device);
   lua_setfield(L, -2, "device");
   lua_pushinteger(L, nas_get_threads());
   lua_setfield(L, -2, "threads");
+  if (o->threads > 0) {
+    lua_pushinteger(L, o->threads);
+    lua_setfield(L, -2, "threads_given");
+  }
   lua_setfield(L, -2, "nas.config");
   lua_pop(L, 1);
+  return 1;
 }
 
 static void create_arg(lua_State *L, char **argv, int argc, int script) {
@@ -249,7 +332,7 @@ static int run_options(lua_State *L, char **argv, int upto) {
       if (report(L, docall(L, 1, 1)) != LUA_OK) return 0;
       lua_setglobal(L, mod);
     } else if (strcmp(argv[i], "--threads") == 0 || strcmp(argv[i], "--seed") == 0 ||
-               strcmp(argv[i], "--device") == 0) {
+               strcmp(argv[i], "--device") == 0 || strcmp(argv[i], "--workers") == 0) {
       i++;
     }
   }
@@ -281,7 +364,10 @@ static int pmain(lua_State *L) {
   if (o.threads > 0) nas_set_threads(o.threads);
   luaL_openlibs(L);
   set_paths(L);
-  set_config(L, &o);
+  if (!set_config(L, &o, argc, argv)) {
+    lua_pushinteger(L, 1);
+    return 1;
+  }
   create_arg(L, argv, argc, o.script);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);

@@ -51,6 +51,7 @@ local lazy = {
   proxy = { "nas.proxies", "proxy" },
   zero_cost = { "nas.proxies", "zero_cost" },
   supernet = { "nas.supernet", "new" },
+  role = { "nas.parallel", "role" },
 }
 setmetatable(nas, {
   __index = function(t, k)

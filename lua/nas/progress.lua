@@ -102,7 +102,9 @@ function P:draw(force)
     parts[#parts + 1] = "best -"
   end
   parts[#parts + 1] = "eta " .. human_time(self:eta(self.elapsed_before))
-  if self.current then
+  if self.nrunning then
+    parts[#parts + 1] = ("%d running"):format(self.nrunning)
+  elseif self.current then
     local c = "#" .. self.current
     local s = self.step
     if s and s.step then
@@ -122,6 +124,14 @@ function P:trial_start(id)
   self.current = id
   self.step = nil
   self:draw(true)
+end
+
+-- A parallel search: n trials running on workers.
+function P:running(n)
+  if n ~= self.nrunning then
+    self.nrunning = n
+    self:draw(false)
+  end
 end
 
 -- The evaluator's ctx.progress: p = {step=, total_steps=, epoch=, epochs=, ...}
@@ -147,6 +157,7 @@ function P:trial_done(t, best, replayed)
   self.step = nil
   if replayed then return end
   local head = ("trial %d/%s %s"):format(t.id, self:budget_text(), t.status)
+  if t.worker then head = head .. (" (worker %d)"):format(t.worker) end
   local body
   if t.status == "ok" then
     body = ("score %.4f %s"):format(t.score, metric_text(t.metrics))

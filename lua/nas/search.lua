@@ -139,30 +139,35 @@ local function measure_latency(net)
   return ms
 end
 
--- The single "evaluate one genotype" step (what a worker process will run):
+-- The single "evaluate one genotype" step (what a worker process runs), in
+-- two stages: prepare (build, hash, the cache, analytic metrics and
+-- constraints: cheap, what a coordinator settles alone) and complete
+-- (latency, predicates, the evaluator, the score).
 -- env = { space, evaluator, objectives (normalised), constraints (normalised),
 --         cache = {key -> trial} | nil, progress = function(p) | nil, out = folder | nil }
 -- fidelity: the strategy's second ask value (a table) or nil.
--- Returns the trial table (status ok / failed / rejected) and the graph JSON.
+-- prepare returns the trial, the graph JSON and the net when it still needs
+-- complete, or the settled trial (status ok / failed / rejected) and the graph.
 -- Only an interrupt escapes as an error.
-function M.evaluate_genotype(env, id, genotype, seed, fidelity)
-  local t = { id = id, genotype = genotype, seed = seed, metrics = {}, fidelity = fidelity }
-  local function fail(status, reason)
-    t.status, t.reason, t.score = status, reason, nil
-    return t
-  end
-  local function guard(what, ok, ...)
-    if ok then return true, ... end
-    local e = ...
-    if is_interrupt(e) then error(e, 0) end
-    return false, what .. tostring(e)
-  end
+local function guard(what, ok, ...)
+  if ok then return true, ... end
+  local e = ...
+  if is_interrupt(e) then error(e, 0) end
+  return false, what .. tostring(e)
+end
 
+local function fail(t, status, reason)
+  t.status, t.reason, t.score = status, reason, nil
+  return t
+end
+
+function M.prepare(env, id, genotype, seed, fidelity)
+  local t = { id = id, genotype = genotype, seed = seed, metrics = {}, fidelity = fidelity }
   local ok, net, why = guard("build: ", pcall(env.space.build, env.space, genotype))
-  if not ok then return fail("failed", net) end
-  if not net then return fail("failed", "build: " .. tostring(why or "the space built no net")) end
+  if not ok then return fail(t, "failed", net) end
+  if not net then return fail(t, "failed", "build: " .. tostring(why or "the space built no net")) end
   local okh, hash = guard("hash: ", pcall(net.hash, net))
-  if not okh then return fail("failed", hash) end
+  if not okh then return fail(t, "failed", hash) end
   t.hash = tostring(hash)
   local okj, graph = pcall(net.to_json, net)
   graph = okj and graph or nil
@@ -179,49 +184,86 @@ function M.evaluate_genotype(env, id, genotype, seed, fidelity)
   local oka, err = guard("metrics: ", pcall(function()
     m.params, m.flops, m.memory_mb, m.layers = net:params(), net:flops(), net:memory_mb(1), net:layers()
   end))
-  if not oka then return fail("failed", err), graph end
+  if not oka then return fail(t, "failed", err), graph end
 
-  local c = env.constraints
-  local pass, reason = constraints.check_limits(c, m, constraints.analytic)
-  if not pass then return fail("rejected", reason), graph end
+  local pass, reason = constraints.check_limits(env.constraints, m, constraints.analytic)
+  if not pass then return fail(t, "rejected", reason), graph end
+  return t, graph, net
+end
+
+function M.complete(env, t, net)
+  local m, c = t.metrics, env.constraints
+  local pass, reason
   if c.limits.latency_ms then
     local okl, ms = guard("latency: ", pcall(measure_latency, net))
-    if not okl then return fail("failed", ms), graph end
+    if not okl then return fail(t, "failed", ms) end
     m.latency_ms = ms
     pass, reason = constraints.check_limits(c, m, { "latency_ms" })
-    if not pass then return fail("rejected", reason), graph end
+    if not pass then return fail(t, "rejected", reason) end
   end
   if #c.predicates > 0 then
     local okp, p, r = guard("constraint: ", pcall(constraints.check_predicates, c, m, net))
-    if not okp then return fail("failed", p), graph end
-    if not p then return fail("rejected", r), graph end
+    if not okp then return fail(t, "failed", p) end
+    if not p then return fail(t, "rejected", r) end
   end
 
   local ev = env.evaluator
-  local ctx = { seed = seed, trial = id, metrics = m, progress = env.progress, genotype = genotype,
-                fidelity = fidelity, out = env.out }
+  local ctx = { seed = t.seed, trial = t.id, metrics = m, progress = env.progress, genotype = t.genotype,
+                fidelity = t.fidelity, out = env.out }
   local oke, res, ereason
   if type(ev) == "function" then
     oke, res, ereason = guard("evaluate: ", pcall(ev, net, ctx))
   else
     oke, res, ereason = guard("evaluate: ", pcall(ev.evaluate, ev, net, ctx))
   end
-  if not oke then return fail("failed", res), graph end
-  if res == nil then return fail("failed", tostring(ereason or "evaluation failed")), graph end
+  if not oke then return fail(t, "failed", res) end
+  if res == nil then return fail(t, "failed", tostring(ereason or "evaluation failed")) end
   if type(res) ~= "table" then
-    return fail("failed", "evaluate returned " .. type(res) .. " (a metrics table expected)"), graph
+    return fail(t, "failed", "evaluate returned " .. type(res) .. " (a metrics table expected)")
   end
   for k, v in pairs(res) do m[k] = v end
   local s, sreason = score_of(env.objectives, m)
-  if s == nil then return fail("failed", sreason), graph end
+  if s == nil then return fail(t, "failed", sreason) end
   t.status, t.score = "ok", s
+  return t
+end
+
+-- Returns the trial table (status ok / failed / rejected) and the graph JSON.
+function M.evaluate_genotype(env, id, genotype, seed, fidelity)
+  local t, graph, net = M.prepare(env, id, genotype, seed, fidelity)
+  if net then M.complete(env, t, net) end
   return t, graph
+end
+
+-- Runs f() under a time limit of `seconds` (nil: none): training progress
+-- callbacks and a Lua instruction-count hook raise "timeout: ..." past it.
+local function now() return require("nas.core").now() end
+local function with_deadline(env, seconds, f)
+  if not seconds then return f() end
+  local deadline = now() + seconds
+  local msg = ("timeout: the trial ran longer than %gs"):format(seconds)
+  local progress = env.progress
+  env.progress = function(p)
+    if now() > deadline then error(msg, 0) end
+    if progress then progress(p) end
+  end
+  debug.sethook(function()
+    if now() > deadline then
+      debug.sethook()
+      error(msg, 0)
+    end
+  end, "", 100000)
+  local res = table.pack(pcall(f))
+  debug.sethook()
+  env.progress = progress
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
 end
 
 -- ---- options ----------------------------------------------------------------
 
 local search_keys = { "space", "strategy", "evaluate", "objectives", "constraints", "budget", "seed", "out",
-                      "progress", "log", "clock", "reference" }
+                      "progress", "log", "clock", "reference", "workers", "trial_timeout" }
 
 local function default_clock()
   local ok, sys = pcall(require, "system")
@@ -275,6 +317,13 @@ local function check(opts, level)
   if opts.clock ~= nil and type(opts.clock) ~= "function" then
     util.argerror(1, "search", "field 'clock' must be a function returning seconds", level)
   end
+  if opts.workers ~= nil and (math.type(opts.workers) ~= "integer" or opts.workers < 1 or opts.workers > 4096) then
+    util.argerror(1, "search", "field 'workers' must be an integer in 1..4096", level)
+  end
+  if opts.trial_timeout ~= nil and (type(opts.trial_timeout) ~= "number" or not (opts.trial_timeout > 0)
+                                    or opts.trial_timeout == math.huge) then
+    util.argerror(1, "search", "field 'trial_timeout' must be a number of seconds > 0", level)
+  end
   if opts.reference ~= nil then
     local ok = type(opts.reference) == "table" and #opts.reference > 0
     for _, v in ipairs(ok and opts.reference or {}) do if type(v) ~= "number" then ok = false end end
@@ -306,6 +355,71 @@ local function better(a, b)
   return a.score > b.score
 end
 
+-- The result table of a search from its trials (by id).
+local function make_result(trials, best, obj, opts, extra)
+  local result = { trials = trials, best = best, out = opts.out, objectives = obj.list }
+  for k, v in pairs(extra or {}) do result[k] = v end
+  local ok_trials = {}
+  for _, t in ipairs(trials) do
+    if t.status == "ok" and not t.cached_from then ok_trials[#ok_trials + 1] = t end
+  end
+  if obj.kind == "pareto" then
+    result.pareto = objectives.pareto_front(ok_trials, obj.list)
+    if #obj.list > 1 then
+      result.reference = opts.reference or objectives.nadir(ok_trials, obj.list)
+      result.hypervolume = result.reference and objectives.hypervolume(result.pareto, obj.list, result.reference) or 0
+    end
+  else
+    result.pareto = best and { best } or {}
+  end
+  return result
+end
+
+-- What a worker gets back when its search ends: the trials (graphs of the best
+-- and the Pareto front only) and the run's bookkeeping.
+local function compact(result)
+  local keep = {}
+  if result.best then keep[result.best.id] = true end
+  for _, t in ipairs(result.pareto or {}) do keep[t.id] = true end
+  local trials = {}
+  for i, t in ipairs(result.trials) do
+    trials[i] = { id = t.id, genotype = t.genotype, metrics = t.metrics, status = t.status, score = t.score,
+                  reason = t.reason, cached_from = t.cached_from, hash = t.hash, fidelity = t.fidelity,
+                  seconds = t.seconds, graph = keep[t.id] and t.graph or nil }
+  end
+  return { trials = trials, stopped = result.stopped, resumed = result.resumed, seconds = result.seconds }
+end
+
+-- The worker's side of nas.search: serve the coordinator's trials, then
+-- return its result.
+local function serve(opts, obj, cons, better_fn, k)
+  local parallel = require "nas.parallel"
+  local ev = opts.evaluate
+  local env = { space = opts.space, evaluator = ev, objectives = obj, constraints = cons, out = opts.out }
+  local function evaluate(msg)
+    local fidelity = type(msg.fidelity) == "table" and msg.fidelity or nil
+    local t0 = now()
+    local t, graph = with_deadline(env, msg.timeout, function()
+      return M.evaluate_genotype(env, msg.id, msg.genotype, msg.seed, fidelity)
+    end)
+    if is_interrupt(t.reason) then error(t.reason, 0) end
+    t.started, t.finished = t0, now()
+    t.seconds = t.finished - t.started
+    t.metrics = roundtrip(t.metrics)
+    return t, graph
+  end
+  local observe = type(ev) == "table" and type(ev.observe) == "function" and function(t) ev:observe(t) end or nil
+  local r = parallel.serve(k, evaluate, observe)
+  local trials, best = {}, nil
+  for i, t in ipairs(r.trials or {}) do
+    evaluator_of[t] = ev
+    trials[i] = setmetatable(t, Trial)
+    if t.status == "ok" and not t.cached_from and better_fn(t, best) then best = t end
+  end
+  return make_result(trials, best, obj, opts, { stopped = r.stopped, resumed = r.resumed, seconds = r.seconds,
+                                                role = "worker" })
+end
+
 -- nas.search{...} -> result { best, pareto, trials, out, stopped, resumed }
 function M.run(opts)
   check(opts, 2)
@@ -315,27 +429,55 @@ function M.run(opts)
     util.argerror(1, "search", "field 'reference' needs one number per objective (a list of nas.maximize/minimize)", 2)
   end
   local cons = constraints.normalize(opts.constraints, 2)
-  local seed = opts.seed or util.config().seed
+  local parallel = require "nas.parallel"
+  local k = parallel.next_call()
+  if parallel.role() == "worker" then return serve(opts, obj, cons, better, k) end
+
+  local cfg = util.config()
+  local seed = opts.seed or cfg.seed
   local budget = opts.budget
+  local nworkers = opts.workers or cfg.workers or 1
+  local pool
+  if cfg.mpi and cfg.mpi.size > 1 then
+    nworkers = cfg.mpi.size - 1
+    pool = require("nas.workers").pool()
+  elseif nworkers > 1 then
+    pool = require("nas.workers").pool()
+  end
   -- An evaluator with its own clock (a tabular benchmark's simulated training
-  -- seconds, nas.bench) times the search unless a clock is given.
+  -- seconds, nas.bench) times a search in this process unless a clock is given.
   local ev = opts.evaluate
-  local ev_clock = type(ev) == "table" and type(ev.clock) == "function" and function() return ev:clock() end
+  local ev_clock = not pool and type(ev) == "table" and type(ev.clock) == "function" and function() return ev:clock() end
   local clock = opts.clock or ev_clock or default_clock()
   local nas = require "nas"
 
-  -- The store, the log file, the progress display.
-  local store, logfile
+  -- The store (locked: one search at a time in a run folder), the log file, the progress display.
+  local store, logfile, lockfd
   if opts.out then
+    store_mod.mkdir(opts.out)
+    local core = require "nas.core"
+    local why, holder
+    lockfd, why, holder = core.lock(opts.out .. "/lock")
+    if not lockfd then
+      error(("search: %s is in use by another search%s; wait for it to end, or use another 'out'"):format(
+        opts.out, holder and (" (nasrun process %d)"):format(holder) or (why and " (" .. why .. ")" or "")), 2)
+    end
     store = store_mod.open(opts.out)
     local fp = { space = space_name(space), seed = tostring(seed), objectives = obj.describe,
                  strategy = strategy_name(strategy) }
     local same, diff = store:fingerprint(fp)
     if not same then
       store:close()
+      core.unlock(lockfd)
       error(("search: %s holds a different run (%s); use another 'out' or remove the folder"):format(opts.out, diff), 2)
     end
     logfile = io.open(opts.out .. "/search.log", "a")
+  end
+  local function unlock()
+    if lockfd then
+      require("nas.core").unlock(lockfd)
+      lockfd = nil
+    end
   end
   local live = opts.progress
   if live == nil then live = progress_mod.is_terminal() end
@@ -345,10 +487,11 @@ function M.run(opts)
   local prog = progress_mod.new{ live = live, echo = echo, file = logfile, budget = budget, clock = clock }
 
   local trials, cache, best = {}, {}, nil
+  local told = {} -- public views of the told trials, in tell order (for workers' evaluator:observe)
   local counted = 0 -- seconds spent by trials of earlier sessions
-  local function add(t, graph, ev)
+  local function add(t, graph, tev)
     t.graph = graph
-    evaluator_of[t] = ev
+    evaluator_of[t] = tev
     setmetatable(t, Trial)
     trials[#trials + 1] = t
     local ck = cache_key(t.hash, t.fidelity)
@@ -364,25 +507,38 @@ function M.run(opts)
     if obj.kind == "pareto" and t.status == "ok" then p.objectives = objectives.point(t.metrics, obj.list) end
     return p
   end
-  local observe = type(ev) == "table" and type(ev.observe) == "function" and function(t) ev:observe(t) end
-    or function() end
+  local has_observe = type(ev) == "table" and type(ev.observe) == "function"
+  local observe = has_observe and function(t) ev:observe(t) end or function() end
 
-  -- Resume: replay the finished trials through tell, in order.
-  local resumed = 0
+  -- Resume: replay the finished trials through tell, in tell order; trials
+  -- that were running when an earlier parallel session stopped are recorded
+  -- as failed (lost) and told after them.
+  local resumed, lost = 0, 0
+  local ntold = 0
   if store then
-    for _, r in ipairs(store:trials()) do
-      if r.id ~= #trials + 1 then
+    local rows = store:trials{ order = "told" }
+    local ids = {}
+    for i, r in ipairs(rows) do ids[i] = r.id end
+    for _, r in ipairs(store:running()) do ids[#ids + 1] = r.id end
+    table.sort(ids)
+    for i, id in ipairs(ids) do
+      if id ~= i then
         store:close()
-        error(("search: %s/trials.db has a gap before trial %d"):format(opts.out, r.id), 2)
+        unlock()
+        error(("search: %s/trials.db has a gap before trial %d"):format(opts.out, id), 2)
       end
+    end
+    for _, r in ipairs(rows) do
       local graph = r.graph
       r.graph = nil
       if type(r.metrics.fidelity) == "table" then r.fidelity = r.metrics.fidelity end
       add(r, graph, opts.evaluate)
       counted = counted + (r.seconds or 0)
+      ntold = math.max(ntold, r.told or r.id)
       local pt = public(r)
       strategy:tell(pt)
       observe(pt)
+      if has_observe then told[#told + 1] = pt end
       prog:trial_done(r, best, true)
       resumed = resumed + 1
     end
@@ -393,71 +549,127 @@ function M.run(opts)
   end
   prog.elapsed_before = counted
 
+  -- A finished trial: stored, kept, told (in this order: the store first, so
+  -- that a told trial is always a stored one).
+  local function record(t, graph)
+    local gjson, mjson
+    t.genotype, gjson = roundtrip_json(t.genotype)
+    if t.fidelity ~= nil then t.metrics.fidelity = t.fidelity end
+    t.metrics, mjson = roundtrip_json(t.metrics)
+    ntold = ntold + 1
+    t.told = ntold
+    if store then store:insert(t, graph, gjson, mjson) end
+    add(t, graph, opts.evaluate)
+    local pt = public(t)
+    strategy:tell(pt)
+    observe(pt)
+    if has_observe then told[#told + 1] = pt end
+    prog:trial_done(t, best)
+  end
+  if store then
+    for _, r in ipairs(store:running()) do
+      record({ id = r.id, genotype = r.genotype, fidelity = r.fidelity, seed = r.seed, metrics = {},
+               status = "failed", reason = "lost: the search stopped while this trial ran", started = r.started,
+               worker = r.worker })
+      lost = lost + 1
+    end
+    if lost > 0 then prog:message(("%d trials that were running when the search stopped are recorded as lost"):format(lost)) end
+  end
+
   local env = { space = space, evaluator = opts.evaluate, objectives = obj, constraints = cons, cache = cache,
                 progress = function(p) prog:on_step(p) end, out = opts.out }
   local start = clock()
   local stopped
-  local function out_of_budget()
-    if budget.trials and #trials >= budget.trials then return "trials" end
+  local function out_of_budget(nrunning)
+    if budget.trials and #trials + (nrunning or 0) >= budget.trials then return "trials" end
     if budget.minutes and counted + (clock() - start) >= budget.minutes * 60 then return "minutes" end
     return nil
   end
+  local next_id = #trials + 1
+  local function ask()
+    local id = next_id
+    local rng = nas.rng(seed, id)
+    local tseed = nas.rng(seed, id, "train"):int(0, 0x7fffffff)
+    local genotype, fidelity = strategy:ask(space, rng)
+    if genotype == nil then return nil, "strategy" end
+    if fidelity ~= nil then
+      if type(fidelity) ~= "table" then
+        error(("search: strategy:ask returned a %s as the fidelity (a table expected)"):format(type(fidelity)), 0)
+      end
+      fidelity = roundtrip(fidelity)
+    end
+    next_id = id + 1
+    return { id = id, genotype = genotype, seed = tseed, fidelity = fidelity }
+  end
 
   local ok, err = pcall(function()
+    if pool then
+      local cores = require("nas.core").cpus()
+      local threads = cfg.threads_given or math.max(1, cores // nworkers)
+      prog:message(parallel.layout(pool, nworkers, threads))
+      local log_dir
+      if opts.out then
+        log_dir = opts.out .. "/workers"
+        store_mod.mkdir(log_dir)
+      end
+      stopped = parallel.coordinate{
+        pool = pool, n = nworkers, threads = threads, k = k, log_dir = log_dir, prog = prog,
+        timeout = opts.trial_timeout,
+        hard_timeout = opts.trial_timeout and opts.trial_timeout + math.max(5, 0.25 * opts.trial_timeout),
+        ask = ask,
+        new_id = function()
+          local id = next_id
+          next_id = id + 1
+          return id
+        end,
+        prepare = function(job)
+          local t0 = clock()
+          local t, graph, net = M.prepare(env, job.id, job.genotype, job.seed, job.fidelity)
+          if net then return nil end
+          t.started, t.finished = t0, clock()
+          t.seconds = t.finished - t0
+          if job.retry_of then t.metrics.retry_of = job.retry_of end
+          return t, graph
+        end,
+        record = function(t, graph) record(t, graph) end,
+        out_of_budget = out_of_budget,
+        running_add = function(job, w) if store then store:running_add(job, w) end end,
+        observe_since = has_observe and function(n)
+          local out = {}
+          for i = n + 1, #told do out[#out + 1] = told[i] end
+          return out, #told
+        end or nil,
+      }
+      return
+    end
     while true do
       stopped = out_of_budget()
       if stopped then break end
-      local id = #trials + 1
-      local rng = nas.rng(seed, id)
-      local tseed = nas.rng(seed, id, "train"):int(0, 0x7fffffff)
-      local genotype, fidelity = strategy:ask(space, rng)
-      if genotype == nil then
-        stopped = "strategy"
+      local job, why = ask()
+      if not job then
+        stopped = why
         break
       end
-      if fidelity ~= nil then
-        if type(fidelity) ~= "table" then
-          error(("search: strategy:ask returned a %s as the fidelity (a table expected)"):format(type(fidelity)), 0)
-        end
-        fidelity = roundtrip(fidelity)
-      end
-      prog:trial_start(id)
+      prog:trial_start(job.id)
       local t0 = clock()
-      local t, graph = M.evaluate_genotype(env, id, genotype, tseed, fidelity)
+      local t, graph = with_deadline(env, opts.trial_timeout, function()
+        return M.evaluate_genotype(env, job.id, job.genotype, job.seed, job.fidelity)
+      end)
       local t1 = clock()
       if is_interrupt(t.reason) then error(t.reason, 0) end
       t.started, t.finished, t.seconds = t0, t1, t1 - t0
-      local gjson, mjson
-      t.genotype, gjson = roundtrip_json(genotype)
-      if fidelity ~= nil then t.metrics.fidelity = fidelity end
-      t.metrics, mjson = roundtrip_json(t.metrics)
-      if store then store:insert(t, graph, gjson, mjson) end
-      add(t, graph, opts.evaluate)
-      local pt = public(t)
-      strategy:tell(pt)
-      observe(pt)
-      prog:trial_done(t, best)
+      record(t, graph)
     end
   end)
   prog:finish()
 
-  local result = { trials = trials, best = best, out = opts.out, stopped = stopped, resumed = resumed,
-                   objectives = obj.list, seconds = clock() - start }
-  local ok_trials = {}
-  for _, t in ipairs(trials) do
-    if t.status == "ok" and not t.cached_from then ok_trials[#ok_trials + 1] = t end
-  end
-  if obj.kind == "pareto" then
-    result.pareto = objectives.pareto_front(ok_trials, obj.list)
-    if #obj.list > 1 then
-      result.reference = opts.reference or objectives.nadir(ok_trials, obj.list)
-      result.hypervolume = result.reference and objectives.hypervolume(result.pareto, obj.list, result.reference) or 0
-    end
-  else
-    result.pareto = best and { best } or {}
-  end
+  table.sort(trials, function(a, b) return a.id < b.id end)
+  local result = make_result(trials, best, obj, opts, { stopped = stopped, resumed = resumed,
+                                                        seconds = clock() - start, workers = nworkers })
+  parallel.keep_result(k, compact(result))
 
   if store then store:close() end
+  unlock()
   local function close_log()
     if logfile then logfile:close() logfile = nil end
   end
@@ -485,5 +697,8 @@ function M.run(opts)
   close_log()
   return result
 end
+
+-- This process's role in parallel search: "coordinator" or "worker".
+M.role = function() return require("nas.parallel").role() end
 
 return M

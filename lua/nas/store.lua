@@ -12,7 +12,13 @@
 --   trials(id INTEGER PRIMARY KEY, genotype TEXT (JSON), graph TEXT (net:to_json()),
 --          hash TEXT, metrics TEXT (JSON), score REAL, status TEXT ('ok'|'failed'|'rejected'),
 --          reason TEXT, cached_from INTEGER, started REAL, finished REAL, seconds REAL,
---          seed INTEGER)
+--          seed INTEGER, told INTEGER (the tell order), worker INTEGER, host TEXT, threads INTEGER)
+--   running(id INTEGER PRIMARY KEY, genotype TEXT, fidelity TEXT, seed INTEGER, worker INTEGER,
+--           started REAL)             trials of a parallel search that are running now: a
+--                                     resumed search records those left as lost
+-- Only the coordinator of a search writes here (one writer: never "database is
+-- locked" under parallel workers); readers (reports, nasrun show) may read a
+-- running search's store at any time (WAL).
 -- Times are Unix seconds. JSON here keeps Lua's integer/float distinction
 -- (a float is always written with a '.' or an exponent), so that a genotype
 -- read back is exactly the one the strategy asked for.
@@ -276,8 +282,21 @@ local schema = {
       started REAL,
       finished REAL,
       seconds REAL,
-      seed INTEGER)]],
+      seed INTEGER,
+      told INTEGER,
+      worker INTEGER,
+      host TEXT,
+      threads INTEGER)]],
+  [[CREATE TABLE IF NOT EXISTS running(
+      id INTEGER PRIMARY KEY,
+      genotype TEXT NOT NULL,
+      fidelity TEXT,
+      seed INTEGER,
+      worker INTEGER,
+      started REAL)]],
 }
+-- Columns added since the first format: a store written before them gets them on open.
+local added_columns = { { "told", "INTEGER" }, { "worker", "INTEGER" }, { "host", "TEXT" }, { "threads", "INTEGER" } }
 
 local function file_exists(p)
   local f = io.open(p, "rb")
@@ -315,6 +334,19 @@ function M.open(dir, opts)
   if create then
     for _, s in ipairs(schema) do exec(conn, s) end
   end
+  local have = {}
+  for _, r in ipairs(rows(conn, "PRAGMA table_info(trials)")) do have[r.name] = true end
+  if create then
+    for _, c in ipairs(added_columns) do
+      if not have[c[1]] then
+        exec(conn, ("ALTER TABLE trials ADD COLUMN %s %s"):format(c[1], c[2]))
+        have[c[1]] = true
+      end
+    end
+  end
+  self.columns = have
+  local okr, nr = pcall(rows, conn, "SELECT COUNT(*) AS n FROM running")
+  self.nrunning = okr and math.tointeger(nr[1].n) or 0
   return self
 end
 
@@ -388,15 +420,25 @@ local function row_to_trial(r)
     finished = r.finished,
     seconds = r.seconds,
     seed = r.seed and math.tointeger(r.seed) or nil,
+    told = r.told and math.tointeger(r.told) or nil,
+    worker = r.worker and math.tointeger(r.worker) or nil,
+    host = r.host,
+    threads = r.threads and math.tointeger(r.threads) or nil,
   }
 end
 
--- All finished trials, by id. opts.graph = false leaves the graph JSON out.
+-- All finished trials, by id (opts.order = "told": in the order they were
+-- told to the strategy). opts.graph = false leaves the graph JSON out.
 function Store:trials(opts)
   local cols = "id, genotype, hash, metrics, score, status, reason, cached_from, started, finished, seconds, seed"
+  for _, c in ipairs(added_columns) do
+    if self.columns[c[1]] then cols = cols .. ", " .. c[1] end
+  end
   if not (opts and opts.graph == false) then cols = cols .. ", graph" end
+  local order = "id"
+  if opts and opts.order == "told" and self.columns.told then order = "COALESCE(told, id), id" end
   local out = {}
-  for _, r in ipairs(rows(self.conn, "SELECT " .. cols .. " FROM trials ORDER BY id")) do
+  for _, r in ipairs(rows(self.conn, "SELECT " .. cols .. " FROM trials ORDER BY " .. order)) do
     out[#out + 1] = row_to_trial(r)
   end
   return out
@@ -412,14 +454,55 @@ end
 -- caller has it already (nas.search does), so that it is not encoded twice.
 -- A single INSERT outside BEGIN...COMMIT is its own (autocommit) transaction:
 -- the row is either all there or not at all, with one statement instead of three.
+-- A trial of a parallel search that was running leaves the running table in
+-- the same transaction.
 function Store:insert(t, graph, genotype_json, metrics_json)
   local c = self.conn
   local sql = ("INSERT INTO trials(id, genotype, graph, hash, metrics, score, status, reason, cached_from, " ..
-               "started, finished, seconds, seed) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"):format(
+               "started, finished, seconds, seed, told, worker, host, threads) VALUES (%s, %s, %s, %s, %s, %s, %s, " ..
+               "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"):format(
     q(c, t.id), q(c, genotype_json or json.encode(t.genotype)), q(c, graph), q(c, t.hash and tostring(t.hash)),
     q(c, metrics_json or json.encode(t.metrics or {})), q(c, t.score), q(c, t.status), q(c, t.reason),
-    q(c, t.cached_from), q(c, t.started), q(c, t.finished), q(c, t.seconds), q(c, t.seed))
+    q(c, t.cached_from), q(c, t.started), q(c, t.finished), q(c, t.seconds), q(c, t.seed), q(c, t.told),
+    q(c, t.worker), q(c, t.host), q(c, t.threads))
+  if self.nrunning and self.nrunning > 0 then
+    exec(c, "BEGIN IMMEDIATE")
+    local ok, err = pcall(function()
+      exec(c, sql)
+      exec(c, "DELETE FROM running WHERE id = " .. q(c, t.id))
+    end)
+    if not ok then
+      c:execute("ROLLBACK")
+      error(err, 0)
+    end
+    exec(c, "COMMIT")
+    return
+  end
   exec(c, sql)
+end
+
+-- The in-flight trials of a parallel search (job = { id, genotype, fidelity, seed, started }).
+function Store:running_add(job, worker)
+  local c = self.conn
+  exec(c, ("INSERT OR REPLACE INTO running(id, genotype, fidelity, seed, worker, started) VALUES " ..
+           "(%s, %s, %s, %s, %s, %s)"):format(q(c, job.id), q(c, json.encode(job.genotype)),
+           q(c, job.fidelity ~= nil and json.encode(job.fidelity) or nil), q(c, job.seed), q(c, worker),
+           q(c, job.started)))
+  self.nrunning = (self.nrunning or 0) + 1
+end
+
+-- The trials left in the running table (by id): those of a stopped parallel search.
+function Store:running()
+  local out = {}
+  local ok, list = pcall(rows, self.conn, "SELECT id, genotype, fidelity, seed, worker, started FROM running ORDER BY id")
+  if not ok then return out end
+  for _, r in ipairs(list) do
+    out[#out + 1] = { id = math.tointeger(r.id), genotype = decode_or(r.genotype, {}),
+                      fidelity = r.fidelity and decode_or(r.fidelity, nil) or nil,
+                      seed = r.seed and math.tointeger(r.seed) or nil,
+                      worker = r.worker and math.tointeger(r.worker) or nil, started = r.started }
+  end
+  return out
 end
 
 -- ---- nas.show(dir): the trials table ----------------------------------------

@@ -1,0 +1,55 @@
+-- Run by parallel_spec.lua under a real nasrun with local workers:
+--   nasrun parallel_script.lua MODE OUT WORKERS TRIALS [PAUSE]
+-- MODE: basic     a search of the tiny space (each evaluation pauses PAUSE s)
+--       killself  as basic, but the first evaluation of the genotype
+--                 {depth = 3, width = 16} kills its own worker with SIGKILL
+--       timeout   trial_timeout = 1: the genotypes of width 16 loop in Lua,
+--                 those of width 8 sleep in C (only a stopped worker ends them)
+--       two       two searches in one script, both on the workers
+-- Prints one RESULT line per search.
+local nas = require "nas"
+local tiny = require "tests.lua.tiny_search"
+local core = require "nas.core"
+local mode, out = arg[1], arg[2]
+local workers, trials = math.tointeger(tonumber(arg[3])), math.tointeger(tonumber(arg[4]))
+local pause = tonumber(arg[5] or "0.05")
+
+local function exists(p)
+  local f = io.open(p)
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function evaluate(net, ctx)
+  local g = ctx.genotype
+  if mode == "killself" and g.depth == 3 and g.width == 16 and not exists(out .. "/killed") then
+    io.open(out .. "/killed", "w"):close()
+    core.kill(core.pid(), 9)
+  end
+  if mode == "timeout" and g.width == 16 then
+    while true do end
+  elseif mode == "timeout" and g.width == 8 then
+    core.sleep(1e6)
+  end
+  core.sleep(pause)
+  return { accuracy = 1 - 1 / (1 + net:params() / 1000), loss = 0, role = nas.role(), pid = core.pid() }
+end
+
+local function search(dir, seed)
+  local r = nas.search{
+    space = tiny.space(), strategy = tiny.strategy(), evaluate = evaluate, objectives = nas.maximize "accuracy",
+    budget = { trials = trials }, seed = seed, out = dir, workers = workers, progress = false,
+    trial_timeout = mode == "timeout" and 1 or nil,
+  }
+  local pids = {}
+  for _, t in ipairs(r.trials) do
+    if t.metrics.pid then pids[t.metrics.pid] = true end
+  end
+  local np = 0
+  for _ in pairs(pids) do np = np + 1 end
+  print(("RESULT role=%s best=%d score=%.17g trials=%d stopped=%s processes=%d"):format(nas.role(), r.best.id,
+    r.best.score, #r.trials, tostring(r.stopped), np))
+end
+
+search(out, 7)
+if mode == "two" then search(out .. "/second", 8) end
