@@ -20,7 +20,9 @@
 --   index, arch       the table's index and NB201 arch string; simulated = true
 -- Each query advances the evaluator's simulated clock by train_s; nas.search uses
 -- ev:clock() instead of the wall clock when the evaluator has one, so time budgets
--- count simulated training time.
+-- count simulated training time. A fidelity { epochs = 12 | 200 } (ask's second value of a
+-- multi-fidelity strategy, ctx.fidelity in nas.search) picks the 12- or 200-epoch columns
+-- and cost (see "fidelities" below); nas.simulate runs W simulated workers on this clock.
 --
 -- Lookups are O(1): a genotype's cell code is the base-5 number of its six ops
 -- (edge_1_0 most significant, op digits in the order above), 0 .. 15624, and
@@ -233,9 +235,12 @@ end
 -- ---- the evaluator ------------------------------------------------------------------
 
 local DATASETS = {
-  cifar10 = { signal = "cifar10_valid_12ep", cost = "train_s_per_epoch_cifar10", factor = 12 / 2 },
-  cifar100 = { signal = "cifar100_valid_12ep", cost = "train_s_per_epoch_cifar10", factor = 12 },
-  imagenet16 = { signal = "imagenet16_valid_12ep", cost = "train_s_per_epoch_imagenet16", factor = 12 },
+  cifar10 = { signal = "cifar10_valid_12ep", cost = "train_s_per_epoch_cifar10", factor = 12 / 2,
+              valid200 = "cifar10_valid" },
+  cifar100 = { signal = "cifar100_valid_12ep", cost = "train_s_per_epoch_cifar10", factor = 12,
+               valid200 = "cifar100_valid" },
+  imagenet16 = { signal = "imagenet16_valid_12ep", cost = "train_s_per_epoch_imagenet16", factor = 12,
+                 valid200 = "imagenet16_valid" },
 }
 
 local NB = {}
@@ -273,7 +278,7 @@ function M.nb201(opts)
   for _, code in ipairs(tab.codes) do cost[code + 1] = per_epoch[code + 1] * ds.factor end
   return setmetatable({ path = opts.path, path12 = opts.path12, table = tab, signal_name = signal,
                         signal = tab.cols[signal], cost = cost, dataset = dataset, elapsed = 0.0,
-                        queries = 0 }, NB)
+                        queries = 0, _ds = ds }, NB)
 end
 
 -- Metrics of cell `code` (see the header), without touching the clock.
@@ -305,24 +310,71 @@ local function code_arg(x)
   return nil, "genotype, arch string or cell code expected, got " .. type(x)
 end
 
--- ev:query(genotype | arch string | code) -> metrics | nil, reason; advances the clock.
-function NB:query(x)
+-- ---- fidelities ----------------------------------------------------------------------
+-- The table has two training lengths, so the one fidelity it answers is epochs = 12 or
+-- epochs = 200 (a multi-fidelity strategy's second ask value, e.g. strategies/asha.lua with
+-- min_epochs = 12, max_epochs = 200 and 5 <= eta <= 16, whose rungs are exactly 12 and 200):
+--   12 epochs    the metrics of a plain query (the evaluator's signal, its 12-epoch cost);
+--   200 epochs   accuracy / signal = the dataset's 200-epoch validation column
+--                (cifar10_valid, ...), signal_name naming it; train_s = 200 epochs on the
+--                search split, or the 188 extra epochs when the fidelity has a `parent`
+--                (a promotion continues the 12-epoch trial, the only lower rung).
+-- metrics.epochs gives the length. Any other fidelity is nil, reason. Without a fidelity
+-- nothing changes. The table's 200-epoch number is a straight 200-epoch run (its own
+-- learning-rate schedule): a continued survivor is answered as if trained straight through.
+local FID_EPOCHS = { [12] = true, [200] = true }
+
+local function with_fidelity(self, m, code, f)
+  if type(f) ~= "table" then return nil, "the fidelity must be a table" end
+  local e = f.epochs
+  if e == nil then
+    local other = f.fraction ~= nil and "fraction" or f.budget ~= nil and "budget" or nil
+    if other then return nil, ("nas.bench.nb201 answers epochs fidelities (12 or 200), not '%s'"):format(other) end
+    return m -- bookkeeping only
+  end
+  if not FID_EPOCHS[e] then
+    return nil, ("nas.bench.nb201 has results at 12 and 200 epochs only (fidelity epochs = %s)"):format(tostring(e))
+  end
+  m.epochs = math.tointeger(e)
+  if e == 200 then
+    local col = self.table.cols[self._ds.valid200]
+    local s = col and col[code + 1]
+    if not s then return nil, ("the table has no '%s' column for 200-epoch fidelities"):format(self._ds.valid200) end
+    m.signal, m.signal_name, m.accuracy = s, self._ds.valid200, s / 100
+    local per_epoch = self.cost[code + 1] / 12
+    m.train_s = per_epoch * (f.parent ~= nil and 200 - 12 or 200)
+  end
+  return m
+end
+
+-- ev:answer(genotype | arch string | code [, fidelity]) -> metrics | nil, reason.
+-- The metrics of a query (with the fidelity above), without touching the clock.
+function NB:answer(x, fidelity)
   local code, why = code_arg(x)
   if not code then return nil, why end
   local m, err = self:metrics(code)
+  if not m then return nil, err end
+  if fidelity ~= nil then return with_fidelity(self, m, code, fidelity) end
+  return m
+end
+
+-- ev:query(genotype | arch string | code [, fidelity]) -> metrics | nil, reason; advances the clock.
+function NB:query(x, fidelity)
+  local m, err = self:answer(x, fidelity)
   if not m then return nil, err end
   self.elapsed = self.elapsed + m.train_s
   self.queries = self.queries + 1
   return m
 end
 
--- The evaluator contract of nas.search: the net is not needed, ctx.genotype is.
+-- The evaluator contract of nas.search: the net is not needed, ctx.genotype is
+-- (and ctx.fidelity, when the strategy gives one).
 function NB:evaluate(_, ctx)
   local g = ctx and ctx.genotype
   if g == nil then
     return nil, "nas.bench.nb201 needs ctx.genotype (nas.search passes it; or call ev:query(genotype))"
   end
-  return self:query(g)
+  return self:query(g, ctx.fidelity)
 end
 
 -- Simulated seconds spent by this evaluator's queries so far.
