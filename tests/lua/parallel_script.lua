@@ -20,8 +20,25 @@ local function exists(p)
   return f ~= nil
 end
 
+-- basic, two: a worker's first evaluation waits (up to 30 s) until every
+-- worker has started, so that all of them take part however slow they start.
+local registered = false
+local function register()
+  if registered or workers < 2 or nas.role() ~= "worker" then return end
+  registered = true
+  os.execute("mkdir -p '" .. out .. "/pids' && touch '" .. out .. "/pids/" .. core.pid() .. "'")
+  for _ = 1, 300 do
+    local p = io.popen("ls '" .. out .. "/pids' | wc -l")
+    local n = tonumber(p:read("a"))
+    p:close()
+    if n >= workers then return end
+    core.sleep(0.1)
+  end
+end
+
 local function evaluate(net, ctx)
   local g = ctx.genotype
+  if mode == "basic" or mode == "two" then register() end
   if mode == "killself" and g.depth == 3 and g.width == 16 and not exists(out .. "/killed") then
     io.open(out .. "/killed", "w"):close()
     core.kill(core.pid(), 9)
