@@ -12,6 +12,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp   # libtorch 1.13 (CPU) with the OpenMP OpenBLAS
   liblua5.4-dev lua5.4 lua-cjson lua-busted lua-sql-sqlite3
   zlib1g-dev libsqlite3-dev
+  openmpi-bin libopenmpi-dev         # parallel search across machines (mpirun -np N nasrun ...)
   dataset-fashion-mnist              # /usr/share/datasets/fashion-mnist
   python3-torch                      # the PyTorch peer for bench/
 )
@@ -23,7 +24,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # Without the OpenMP flavour libtorch falls back to a slower reference BLAS and

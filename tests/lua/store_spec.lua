@@ -75,6 +75,36 @@ describe("nas.store json", function()
 end)
 
 describe("nas.store", function()
+  it("adds the parallel-search columns to a store written before them, keeping its trials", function()
+    local dir = fresh_dir("old_format")
+    os.execute("mkdir -p '" .. dir .. "'")
+    local path = dir .. "/trials.db"
+    local env = require("luasql.sqlite3").sqlite3()
+    local conn = assert(env:connect(path))
+    for _, sql in ipairs{
+      "CREATE TABLE run(key TEXT PRIMARY KEY, value TEXT)",
+      [[CREATE TABLE trials(id INTEGER PRIMARY KEY, genotype TEXT NOT NULL, graph TEXT, hash TEXT, metrics TEXT,
+        score REAL, status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'rejected')), reason TEXT,
+        cached_from INTEGER, started REAL, finished REAL, seconds REAL, seed INTEGER)]],
+      [[INSERT INTO trials(id, genotype, metrics, score, status) VALUES (1, '{"a":1}', '{"accuracy":0.5}', 0.5, 'ok')]],
+      [[INSERT INTO trials(id, genotype, metrics, status, reason) VALUES (2, '{"a":2}', '{}', 'failed', 'boom')]],
+    } do assert(conn:execute(sql)) end
+    conn:close()
+    env:close()
+    local st = nas.store(dir)
+    local trials = st:trials{ order = "told" }
+    assert.are.equal(2, #trials)
+    assert.are.equal(1, trials[1].id)
+    assert.are.equal(1, trials[1].genotype.a)
+    assert.are.equal("boom", trials[2].reason)
+    assert.is_nil(trials[1].told)
+    assert.are.same({}, st:running())
+    st:close()
+    local cols = {}
+    for _, c in ipairs(sql_rows(path, "PRAGMA table_info(trials)")) do cols[#cols + 1] = c.name end
+    assert.are.same({ "told", "worker", "host", "threads" }, { cols[14], cols[15], cols[16], cols[17] })
+  end)
+
   it("holds every trial of a search, in WAL mode, with the run's fingerprint", function()
     local dir = fresh_dir("contents")
     local r = nas.search{ space = tiny.space{ bad_rate = 0.2 }, strategy = tiny.strategy(), seed = 8, out = dir,
@@ -86,7 +116,11 @@ describe("nas.store", function()
     local cols = {}
     for _, c in ipairs(sql_rows(path, "PRAGMA table_info(trials)")) do cols[#cols + 1] = c.name end
     assert.are.same({ "id", "genotype", "graph", "hash", "metrics", "score", "status", "reason", "cached_from",
-                      "started", "finished", "seconds", "seed" }, cols)
+                      "started", "finished", "seconds", "seed", "told", "worker", "host", "threads" }, cols)
+    for i, t in ipairs(r.trials) do
+      assert.are.equal(i, t.told) -- a sequential search tells in ask order
+      assert.is_nil(t.worker)
+    end
 
     local st = nas.store(dir)
     local info = st:run_info()
