@@ -21,6 +21,12 @@
 --   elitism        (false) true: the best trial so far never ages out
 -- Failed and rejected trials are never parents. A child that repeats a told or
 -- pending genotype is re-mutated a few times.
+--
+-- Parallel workers (asynchronous evolution, as in the paper): an ask made while
+-- others are pending runs its tournament on the population of told trials;
+-- pending asks are no members (they only count towards the warm-up). A child
+-- that repeats a pending ask is re-mutated from the same parent up to 40 more
+-- times. Pending asks are released by their tell, whatever its status.
 local util = require "nas.util"
 local spacemod = require "nas.space"
 local key, key_function = spacemod.genotype_key, spacemod.key_function
@@ -29,6 +35,7 @@ local S = { name = "evolution" }
 S.__index = S
 
 local REDRAWS = 5
+local PENDING_REDRAWS = 8 * REDRAWS -- more tries when the repeat is only of a pending ask
 
 local function check(opts)
   local o = { population = 20, sample = 5, mutation_rate = nil, crossover = 0, elitism = false }
@@ -203,6 +210,13 @@ function S:ask(space, rng)
       if k == nil then k = ik and ik(iks, g) or kf(g) end
       if not seen[k] and (npend == 0 or not (pending[k] or k == pk)) then break end
     end
+    if npend > 0 and not seen[k] and (pending[k] or k == pk) then -- a pending repeat: draw on
+      for _ = 1, PENDING_REDRAWS do
+        if sk then g, k = sk(space, rng) else g, k = space:sample(rng), nil end
+        if k == nil then k = ik and ik(iks, g) or kf(g) end
+        if not seen[k] and not (pending[k] or k == pk) then break end
+      end
+    end
   else
     local sample = o.sample
     if self._tn ~= np then
@@ -224,6 +238,16 @@ function S:ask(space, rng)
       if mk then g, k = mk(space, base, rng, rate) else g, k = mutate(space, base, rng, rate), nil end
       if k == nil then k = ik and ik(iks, g) or kf(g) end
       if not seen[k] and (npend == 0 or not (pending[k] or k == pk)) then break end
+    end
+    if npend > 0 and not seen[k] and (pending[k] or k == pk) then
+      -- the child repeats a pending ask (parallel workers; never the case sequentially, so
+      -- serial runs draw exactly as before): more mutants of the same parent, until one is
+      -- neither told nor pending (a parent whose mutants are all taken gives a repeat)
+      for _ = 1, PENDING_REDRAWS do
+        if mk then g, k = mk(space, a, rng, rate) else g, k = mutate(space, a, rng, rate), nil end
+        if k == nil then k = ik and ik(iks, g) or kf(g) end
+        if not seen[k] and not (pending[k] or k == pk) then break end
+      end
     end
   end
   if npend == 0 then

@@ -27,6 +27,11 @@
 --   objectives    (nil)  a list of nas.maximize/nas.minimize read from trial.metrics (overrides trial.objectives)
 -- State: rebuilt from the told trials in order (generations are counted in
 -- told trials).
+-- Parallel workers: steady asking. Each ask makes one child from the current
+-- parents (generation 0: a random sample) whether or not earlier children are
+-- told; pending children are not in the population; the next generation is
+-- selected when `population` more trials are told, in tell order. A child that
+-- repeats a pending ask is re-mutated up to 40 more times.
 local util = require "nas.util"
 local objectives = require "nas.objectives"
 local key = require("nas.space").genotype_key
@@ -35,6 +40,7 @@ local S = { name = "nsga2" }
 S.__index = S
 
 local REDRAWS = 5
+local PENDING_REDRAWS = 8 * REDRAWS -- more tries when the repeat is only of a pending ask
 
 function S.new(opts)
   util.check_options(opts, { "population", "crossover", "mutation_rate", "objectives" }, 1, "nsga2.new", 2)
@@ -99,7 +105,10 @@ function S:tell(trial)
   self.told = self.told + 1
   local k = key(trial.genotype)
   self.seen[k] = true
-  if (self.pending[k] or 0) > 0 then self.pending[k] = self.pending[k] - 1 end
+  local c = self.pending[k]
+  if c then
+    if c > 1 then self.pending[k] = c - 1 else self.pending[k] = nil end
+  end
   self.pool[#self.pool + 1] = { id = trial.id, genotype = trial.genotype, point = self:point(trial) }
   if #self.pool >= self.opts.population then
     local members = {}
@@ -143,6 +152,22 @@ function S:ask(space, rng)
     end
     for _ = 1, REDRAWS do
       g = space:mutate(base, rng, self.opts.mutation_rate)
+      fresh, k = self:_fresh(g)
+      if fresh then break end
+    end
+    if not fresh and not self.seen[k] then
+      -- the child repeats a pending ask (parallel workers; never the case sequentially, so
+      -- serial runs draw exactly as before): more mutants of the same base
+      for _ = 1, PENDING_REDRAWS do
+        g = space:mutate(base, rng, self.opts.mutation_rate)
+        fresh, k = self:_fresh(g)
+        if fresh then break end
+      end
+    end
+  end
+  if not fresh and not self.seen[k] and #P == 0 then
+    for _ = 1, PENDING_REDRAWS do -- a pending repeat among the random samples: draw on
+      g = space:sample(rng)
       fresh, k = self:_fresh(g)
       if fresh then break end
     end
