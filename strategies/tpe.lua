@@ -38,6 +38,12 @@
 -- A genotype already told or pending is not asked again: the draw is repeated a
 -- few times, then the last one is mutated until it is new. Everything is
 -- derived from the told trials and the rng of the ask: a replay asks the same.
+--
+-- Parallel workers: pending asks are running trials under a constant liar, as
+-- Optuna's TPESampler(constant_liar = True): they join the "above" group (the
+-- worst), after the told trials, so l(x)/g(x) drops around them and the next
+-- asks spread away; gamma(n) still counts told trials only. A tell releases its
+-- pending ask whatever its status. Sequential runs (no pending ask) are unchanged.
 local util = require "nas.util"
 local la = require "nas.linalg"
 local key = require("nas.space").genotype_key
@@ -75,11 +81,25 @@ end
 
 function S.new(opts)
   local o = check(opts)
-  return setmetatable(told.state{ opts = o, decs = {}, space = nil }, S)
+  return setmetatable(told.state{ opts = o, decs = {}, space = nil, liars = {} }, S)
 end
 
-S.tell = told.tell
-S._remember = told.remember
+-- liars: the pending asks in ask order, { key, genotype }; a tell releases the
+-- oldest one with its key (whatever the trial's status).
+function S:tell(trial)
+  local m = told.tell(self, trial)
+  local liars = self.liars
+  for i = 1, #liars do
+    if liars[i].key == m.key then table.remove(liars, i) break end
+  end
+  return m
+end
+
+function S:_remember(g)
+  told.remember(self, g)
+  self.liars[#self.liars + 1] = { key = key(g), genotype = g }
+  return g
+end
 
 -- ---- Optuna's defaults ----------------------------------------------------------------
 
@@ -321,6 +341,27 @@ function S:_choose(space, d, below, above, rng)
   return best
 end
 
+-- The pending asks that count as running trials (constant liar): each liar
+-- while its key is still pending (pending counts are the reference; at most
+-- that many per key), as { key, genotype, order } after every told trial.
+function S:_running()
+  local out, left = {}, {}
+  local n = #self.history
+  for _, l in ipairs(self.liars) do
+    local c = left[l.key]
+    if c == nil then c = self.pending[l.key] or 0 end
+    if c > 0 then
+      out[#out + 1] = { key = l.key, genotype = l.genotype, order = n + #out + 1 }
+      c = c - 1
+    end
+    left[l.key] = c
+  end
+  return out
+end
+
+-- The two groups: the best n_below(#scored) scored trials, and the rest, failed
+-- and rejected trials and the running ones (pending asks, the constant liar)
+-- after them; both in told order (running trials last, in ask order).
 function S:_split()
   local ranked, failed = {}, {}
   for _, m in ipairs(self.history) do
@@ -339,6 +380,9 @@ function S:_split()
   local function by_order(a, b) return a.order < b.order end
   table.sort(below, by_order)
   table.sort(above, by_order)
+  if self.npending > 0 then
+    for _, m in ipairs(self:_running()) do above[#above + 1] = m end
+  end
   return below, above
 end
 
