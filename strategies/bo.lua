@@ -32,6 +32,13 @@
 -- Failed and rejected trials are never modelled (their score is unknown) but are
 -- never asked again. Everything is derived from the told trials and the rng of
 -- the ask: a replayed strategy asks the same. Pending asks are left out of the pools.
+--
+-- Parallel workers: the kriging believer (Ginsbourger et al. 2010). Pending
+-- asks are believed to score the GP's posterior mean: the fitted GP is
+-- conditioned on them by extending its Cholesky factor one row each (no refit;
+-- the mean stays, the sd shrinks around them), so the acquisition turns to
+-- other candidates; their believed means count for EI's incumbent. The GP
+-- itself is refit (incrementally) only when a new scored trial is told.
 local util = require "nas.util"
 local key = require("nas.space").genotype_key
 local sur = require "nas.surrogate"
@@ -80,12 +87,43 @@ end
 function S.new(opts)
   local o = check(opts)
   return setmetatable(told.state{ opts = o, decs = {}, nbrs = {}, space = nil, hyper = nil, hyper_at = nil,
-                        gp = sur.gp{ lengthscales = o.lengthscales, noises = o.noises } }, S)
+                        gp = sur.gp{ lengthscales = o.lengthscales, noises = o.noises }, liars = {} }, S)
 end
 
-S.tell = told.tell
 S._fresh = told.fresh     -- by genotype key
-S._remember = told.remember
+
+-- liars: the pending asks in ask order, { key, genotype }; a tell releases the
+-- oldest one with its key (whatever the trial's status).
+function S:tell(trial)
+  local m = told.tell(self, trial)
+  local liars = self.liars
+  for i = 1, #liars do
+    if liars[i].key == m.key then table.remove(liars, i) break end
+  end
+  return m
+end
+
+function S:_remember(g)
+  told.remember(self, g)
+  self.liars[#self.liars + 1] = { key = key(g), genotype = g }
+  return g
+end
+
+-- The pending asks the GP believes (kriging believer), as { key, genotype }:
+-- each liar while its key is still pending, at most as many per key as pending.
+function S:_believed()
+  local out, left = {}, {}
+  for _, l in ipairs(self.liars) do
+    local c = left[l.key]
+    if c == nil then c = self.pending[l.key] or 0 end
+    if c > 0 then
+      out[#out + 1] = l
+      c = c - 1
+    end
+    left[l.key] = c
+  end
+  return out
+end
 
 -- Best first; ties by told order.
 local function by_score(a, b)
@@ -217,16 +255,35 @@ function S:ask(space, rng)
   if self.fit_width == #enc.slots then
     while keep < #set and self.fit_keys[keep + 1] == set[keep + 1].key do keep = keep + 1 end
   end
-  self.gp:update(codes, ys, self.hyper, keep)
-  self.fit_keys, self.fit_width = {}, #enc.slots
-  for i, m in ipairs(set) do self.fit_keys[i] = m.key end
+  -- asks with no tell in between (parallel workers) find the same set: the fit stands as is
+  if not (keep == #set and #self.fit_keys == #set and self.gp.n == #set) then
+    self.gp:update(codes, ys, self.hyper, keep)
+    self.fit_keys, self.fit_width = {}, #enc.slots
+    for i, m in ipairs(set) do self.fit_keys[i] = m.key end
+  end
   local best = -math.huge
   for _, y in ipairs(ys) do if y > best then best = y end end
+
+  -- pending asks (parallel workers): the kriging believer. The GP is conditioned
+  -- on them with its own posterior mean as their observation (no refit: the
+  -- factor is extended by one row each); the mean is unchanged, the sd shrinks
+  -- near them, so EI and UCB turn to other candidates. Their believed values
+  -- count for the incumbent, as in the original method.
+  local gp = self.gp
+  if self.npending > 0 then
+    local extra = {}
+    for i, l in ipairs(self:_believed()) do
+      extra[i] = enc:encode(self:_decisions(space, l.genotype, l.key))
+      local mean = gp:mean(extra[i])
+      if mean > best then best = mean end
+    end
+    if #extra > 0 then gp = gp:believer(extra) end
+  end
 
   -- acquisition: EI and UCB grow with the sd, and gp:sd_bound caps the sd cheaply,
   -- so candidates are scored in order of that bound and the search stops when no
   -- bound can beat the best exact value (the same pick as scoring them all)
-  local gp, ei = self.gp, o.acquisition == "ei"
+  local ei = o.acquisition == "ei"
   local function acq(mean, sd)
     if ei then return sur.expected_improvement(mean, sd, best, o.xi) end
     return mean + o.beta * sd

@@ -7,6 +7,8 @@
 --   local gp = sur.gp{ lengthscales = {...}, noises = {...} }
 --   gp:fit(codes, ys [, hyper])            -- hyper = {lengthscale, noise} or nil: pick by marginal likelihood
 --   local mean, sd = gp:predict(code)
+--   local view = gp:believer{ code1, ... }  -- conditioned on pending points (kriging believer): same mean,
+--                                            -- smaller sd near them; view:predict / mean / sd / sd_bound
 --   sur.expected_improvement(mean, sd, best, xi)
 --
 -- The encoding is one slot per decision, in the order decisions were first
@@ -274,6 +276,67 @@ end
 
 -- Posterior mean and standard deviation (in the targets' units) at `code`.
 function GP:predict(code)
+  local m, k = self:mean(code)
+  return m, self:sd(k)
+end
+
+-- ---- kriging believer --------------------------------------------------------------------
+
+-- The GP conditioned on extra points (pending asks) whose observations are its
+-- own posterior mean there (the "kriging believer" of Ginsbourger, Le Riche and
+-- Carraro 2010). Such observations leave the posterior mean unchanged
+-- everywhere; only the variance shrinks around the extra points, so an
+-- acquisition that grows with the sd turns away from them. The view shares the
+-- fitted factor and extends a copy of its row list by one row per extra point
+-- (O(n^2) each, no refit; the GP itself is not changed). An extra point that is
+-- numerically a repeat of a point already in is skipped (it adds nothing).
+-- Returns a view with the GP's mean / sd / sd_bound / predict.
+local Believer = {}
+Believer.__index = Believer
+
+function GP:believer(extra)
+  local n, width, kf, noise = self.n, self.width, self.kf, self.hyper.noise
+  local L, codes = {}, {}
+  for i = 1, n do L[i], codes[i] = self.L[i], self.codes[i] end
+  local N = n
+  for _, c in ipairs(extra or {}) do
+    local a = {}
+    for j = 1, N do a[j] = kf(sqdist(c, codes[j], width)) end
+    a[N + 1] = 1 + noise
+    if la.cholesky_extend(L, N, a) then
+      N = N + 1
+      codes[N] = c
+    end
+  end
+  return setmetatable({ gp = self, L = L, codes = codes, N = N, n = n, width = width, kf = kf, s2 = self.s2,
+                        ysd = self.ysd, noise = noise }, Believer)
+end
+
+-- Posterior mean (the GP's own) and the correlations with all points, real and believed.
+function Believer:mean(code)
+  local m, k = self.gp:mean(code)
+  local codes, kf, width = self.codes, self.kf, self.width
+  for i = self.n + 1, self.N do k[i] = kf(sqdist(code, codes[i], width)) end
+  return m, k
+end
+
+function Believer:sd(k)
+  local N = self.N
+  local v = la.solve_lower(self.L, k, N)
+  local var = 1 - la.dot(v, v, N)
+  if var < 1e-12 then var = 1e-12 end
+  return self.ysd * sqrt(self.s2 * var)
+end
+
+function Believer:sd_bound(k)
+  local kmax = 0
+  for i = 1, self.N do if k[i] > kmax then kmax = k[i] end end
+  local var = 1 - kmax * kmax / (1 + self.noise)
+  if var < 1e-12 then var = 1e-12 end
+  return self.ysd * sqrt(self.s2 * var)
+end
+
+function Believer:predict(code)
   local m, k = self:mean(code)
   return m, self:sd(k)
 end
