@@ -44,11 +44,18 @@
 --   momentum    (0.9)   EMA momentum of the baseline (NB201: 0.9)
 --   bins        (16)    categories for a float or a wide int decision
 --   unique      (false) true: re-draw (up to 8 times) a genotype already told or pending
+--   batch       (1)     told trials per policy update: every `batch` tells (in told order) make
+--                       one Adam step on the batch's mean loss (each reward moves the baseline
+--                       first, in order); 1 is the per-trial step above. lstm: the batch's
+--                       per-trial controller updates are made together when it is complete
 --   controller  ("categorical") or "lstm"
 --   hidden, entropy, temperature, tanh_c, seed   (lstm only) passed to nas.core.controller_new
 -- Failed and rejected trials get the lowest reward seen so far (no step before any
 -- success). Every step happens when ask is called, over the trials told since the last
 -- ask in their order, so a strategy fed the same history asks the same.
+-- Parallel workers: asks made while others are pending draw from the current
+-- policy (it changes only when a batch of tells is complete); pending asks are
+-- counted by key (for `unique`) and released by their tell, whatever its status.
 local util = require "nas.util"
 local key = require("nas.space").genotype_key
 
@@ -61,9 +68,9 @@ local BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
 local LSTM_KEYS = { hidden = true, entropy = true, temperature = true, tanh_c = true, seed = true }
 
 function S.new(opts)
-  util.check_options(opts, { "lr", "momentum", "bins", "unique", "controller", "hidden", "entropy", "temperature",
-                             "tanh_c", "seed" }, 1, "reinforce.new", 2)
-  local o = { momentum = 0.9, bins = 16, unique = false, controller = "categorical" }
+  util.check_options(opts, { "lr", "momentum", "bins", "unique", "batch", "controller", "hidden", "entropy",
+                             "temperature", "tanh_c", "seed" }, 1, "reinforce.new", 2)
+  local o = { momentum = 0.9, bins = 16, unique = false, batch = 1, controller = "categorical" }
   for k, v in pairs(opts or {}) do o[k] = v end
   local function bad(msg) util.argerror(1, "reinforce.new", msg, 3) end
   if o.controller == "lstm" then
@@ -86,6 +93,7 @@ function S.new(opts)
   end
   if math.type(o.bins) ~= "integer" or o.bins < 2 then bad("bins must be an integer >= 2") end
   if type(o.unique) ~= "boolean" then bad("unique must be true or false") end
+  if math.type(o.batch) ~= "integer" or o.batch < 1 then bad("batch must be an integer >= 1") end
   return setmetatable({
     opts = o,
     dists = {},          -- name -> { kind, values | lo, hi, log, n, logits, m, v }
@@ -196,7 +204,10 @@ function S:tell(trial)
   self.history[#self.history + 1] = { id = trial.id, genotype = trial.genotype, score = s }
   local k = key(trial.genotype)
   self.seen[k] = true
-  if (self.pending[k] or 0) > 0 then self.pending[k] = self.pending[k] - 1 end
+  local c = self.pending[k]
+  if c then
+    if c > 1 then self.pending[k] = c - 1 else self.pending[k] = nil end
+  end
   if s and (not self.best or s > self.best.score) then self.best = { id = trial.id, score = s } end
 end
 
@@ -266,26 +277,49 @@ end
 
 -- ---- the categorical policy ------------------------------------------------------------
 
--- One REINFORCE step for a told genotype with reward r.
-function S:_step(space, g, r)
-  if self.opts.controller == "lstm" then return self:_lstm_step(space, g, r) end
-  local decs = space:decisions(g)
-  if not decs then return end -- not a genotype of this space (nothing to learn from)
+-- One REINFORCE step over a batch of told genotypes with their rewards:
+-- items = { {g, r}, ... } in told order. Each reward first moves the EMA
+-- baseline (in order), its advantage is r - baseline then; the loss is the mean
+-- over the batch of -log p(g) (r - baseline), its gradient taken at the current
+-- logits, and one Adam step is made. A batch of one is the single-trial step.
+function S:_step_batch(space, items)
+  if self.opts.controller == "lstm" then
+    for _, it in ipairs(items) do self:_lstm_step(space, it[1], it[2]) end
+    return
+  end
   local mom = self.opts.momentum
-  self.num = mom * self.num + (1 - mom) * r
-  self.den = mom * self.den + (1 - mom)
-  local adv = r - self.num / self.den
   -- d loss / d logit_i = -(adv) * (onehot_i - p_i) for the decisions g uses, 0 elsewhere.
-  local grads = {}
-  for _, rec in ipairs(decs) do
-    local d = self:_dist(rec)
-    local a = index_of(d, rec.value)
-    if a then
-      local p = probs(d)
-      local gr = {}
-      for i = 1, d.n do gr[i] = adv * p[i] end
-      gr[a] = gr[a] - adv
-      grads[rec.name] = gr
+  local grads, count = {}, 0
+  for _, it in ipairs(items) do
+    local decs = space:decisions(it[1])
+    if decs then -- (a genotype not of this space teaches nothing)
+      local r = it[2]
+      count = count + 1
+      self.num = mom * self.num + (1 - mom) * r
+      self.den = mom * self.den + (1 - mom)
+      local adv = r - self.num / self.den
+      for _, rec in ipairs(decs) do
+        local d = self:_dist(rec)
+        local a = index_of(d, rec.value)
+        if a then
+          local p = probs(d)
+          local gr = grads[rec.name]
+          if not gr then
+            gr = {}
+            for i = 1, d.n do gr[i] = adv * p[i] end
+            grads[rec.name] = gr
+          else
+            for i = 1, d.n do gr[i] = gr[i] + adv * p[i] end
+          end
+          gr[a] = gr[a] - adv
+        end
+      end
+    end
+  end
+  if count == 0 then return end
+  if count > 1 then
+    for _, gr in pairs(grads) do
+      for i = 1, #gr do gr[i] = gr[i] / count end
     end
   end
   self.steps = self.steps + 1
@@ -305,18 +339,29 @@ function S:_step(space, g, r)
   end
 end
 
--- Learns from the trials told since the last ask, in order.
+-- One REINFORCE step for a told genotype with reward r.
+function S:_step(space, g, r)
+  return self:_step_batch(space, { { g, r } })
+end
+
+-- Learns from the trials told since the last ask, in order: one step per
+-- `batch` of them (a batch still filling waits for its last tells).
 function S:_advance(space)
-  while self.done < #self.history do
-    self.done = self.done + 1
-    local t = self.history[self.done]
-    local r = t.score
-    if r then
-      if not self.worst or r < self.worst then self.worst = r end
-    else
-      r = self.worst
+  local B = self.opts.batch
+  while self.done + B <= #self.history do
+    local items = {}
+    for i = self.done + 1, self.done + B do
+      local t = self.history[i]
+      local r = t.score
+      if r then
+        if not self.worst or r < self.worst then self.worst = r end
+      else
+        r = self.worst
+      end
+      if r then items[#items + 1] = { t.genotype, r } end
     end
-    if r then self:_step(space, t.genotype, r) end
+    self.done = self.done + B
+    if #items > 0 then self:_step_batch(space, items) end
   end
 end
 
