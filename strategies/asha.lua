@@ -24,6 +24,11 @@
 --   sampler ("random"), sampler_opts, min_points (10)   as in strategies/hyperband.lua
 -- State: rebuilt from the told trials (rung and parent in their fidelity);
 -- pending promotions are remembered so that parallel asks never promote twice.
+-- Parallel workers: nothing waits. A free worker gets a promotion as soon as a
+-- rung's top floor(n_k / eta) (told trials) holds a config not yet promoted
+-- (asked or told), otherwise a new config; a promotion's tell marks its parent
+-- promoted, so a replay knows the promotions the live run had pending. New
+-- configs avoid repeating an asked one (the sampler remembers every ask).
 local util = require "nas.util"
 local fid = require "nas.fidelity"
 
@@ -96,11 +101,14 @@ function S:tell(trial)
   self.told = self.told + 1
   self.sampler:tell(trial)
   local f = trial.fidelity
-  if type(f) ~= "table" or math.type(f.rung) ~= "integer" then return end
-  local rung = self.rungs[f.rung]
+  -- (the rung as an integer: a fidelity that went through a JSON decoder may hold 1.0)
+  local k = type(f) == "table" and math.type(f.rung) and math.tointeger(f.rung)
+  if not k then return end
+  local rung = self.rungs[k]
   if not rung then return end
   rung.told[#rung.told + 1] = trial
-  if f.parent ~= nil and f.rung > 0 then self.rungs[f.rung - 1].promoted[f.parent] = true end
+  -- a promotion's tell marks its parent promoted (a replay learns the pending promotions of the live run)
+  if f.parent ~= nil and k > 0 then self.rungs[k - 1].promoted[math.tointeger(f.parent) or f.parent] = true end
 end
 
 function S:state_summary()

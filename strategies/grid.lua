@@ -3,7 +3,9 @@
 --   strategy = require("strategies.grid").new()
 --
 -- Asks the genotypes of space:enumerate() in order, skipping those already
--- told or pending; returns nil when all have been asked (the search stops).
+-- told or pending; returns nil when all have been asked (the search stops;
+-- with parallel workers, nil while the last ones are pending means nothing is
+-- left to ask).
 -- Raises an error naming the decision when the space is infinite (a float).
 -- No options.
 local util = require "nas.util"

@@ -29,9 +29,14 @@
 --   sampler_opts       options for a sampler given by name or module
 --   min_points (10)    scored trials a fidelity needs before a model sampler is fitted on it
 --
--- Parallel workers: when a rung waits for results, ask starts the next bracket
--- (as HpBandSter does). State: rebuilt from the told trials, which carry their
--- fidelity (bracket, rung, parent).
+-- Parallel workers: Hyperband is synchronous (a rung is ranked once all its
+-- members are told), so when the open brackets have nothing to ask but
+-- pending results, ask starts the next bracket (as HpBandSter does) instead of
+-- blocking; the waiting bracket's survivors are asked as soon as its rung is
+-- complete (older brackets first). With `iterations`, once every bracket has
+-- been started ask returns nil while results are pending (nothing to ask now).
+-- State: rebuilt from the told trials, which carry their fidelity (bracket,
+-- rung, parent).
 local util = require "nas.util"
 local fid = require "nas.fidelity"
 
@@ -143,12 +148,15 @@ function S:tell(trial)
   self.told = self.told + 1
   self.sampler:tell(trial)
   local f = trial.fidelity
-  if type(f) ~= "table" or math.type(f.bracket) ~= "integer" or math.type(f.rung) ~= "integer" then return end
-  local br = self:bracket(f.bracket)
-  local rung = br.rungs[f.rung]
+  -- (bracket and rung as integers: a fidelity that went through a JSON decoder may hold 3.0)
+  local b = type(f) == "table" and math.type(f.bracket) and math.tointeger(f.bracket)
+  local k = type(f) == "table" and math.type(f.rung) and math.tointeger(f.rung)
+  if not b or not k or b < 1 then return end
+  local br = self:bracket(b)
+  local rung = br.rungs[k]
   if not rung then return end
   rung.told[#rung.told + 1] = trial
-  if f.rung == 0 then
+  if k == 0 then
     if rung.asked < #rung.told then rung.asked = #rung.told end
   elseif f.parent ~= nil then
     rung.asked_parent[f.parent] = true

@@ -21,6 +21,11 @@
 -- Failed and rejected trials never become the current point. A genotype told
 -- once is never asked again. The state is derived from the told trials when
 -- ask is called, so a strategy fed the same history asks the same.
+-- Parallel workers: asks made while others are pending take further untried
+-- neighbours of the current point (several pending at once, never one twice);
+-- the move waits for the tells. When every untried neighbour is pending, an
+-- ask is a random sample (a told sample that beats the current point is moved
+-- to, like a better neighbour).
 local util = require "nas.util"
 local key = require("nas.space").genotype_key
 

@@ -19,6 +19,9 @@
 --   stages        (3) number of levels: f = stage / stages
 --   unlock_every  (25) told trials per stage
 --   schedule      function(told) -> f in (0, 1]; replaces stages/unlock_every
+-- Parallel workers: asks and tells pass through to the base, which keeps its
+-- own pending bookkeeping; the level counts told trials only (pending asks do
+-- not widen the view).
 local util = require "nas.util"
 
 local S = { name = "progressive" }
