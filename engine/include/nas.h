@@ -627,6 +627,7 @@ int nas_proxy_uses_labels(const char *name) NAS_NOEXCEPT;
 void nas_set_threads(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
 int nas_get_threads(void) NAS_NOEXCEPT;
 int nas_cuda_available(void) NAS_NOEXCEPT;          /* 1 when built with CUDA and a GPU is visible */
+int nas_cuda_device_count(void) NAS_NOEXCEPT;       /* visible GPUs (0 on a CPU-only build) */
 const char *nas_torch_version(void) NAS_NOEXCEPT;
 
 #ifdef __cplusplus

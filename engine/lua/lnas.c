@@ -107,6 +107,11 @@ static int l_cuda_available(lua_State *L) {
   return 1;
 }
 
+static int l_cuda_device_count(lua_State *L) {
+  lua_pushinteger(L, nas_cuda_device_count());
+  return 1;
+}
+
 static int l_interrupted(lua_State *L) {
   lua_pushboolean(L, nas_interrupted());
   return 1;
@@ -241,6 +246,7 @@ static const luaL_Reg core_funcs[] = {
   {"set_threads", l_set_threads},
   {"get_threads", l_get_threads},
   {"cuda_available", l_cuda_available},
+  {"cuda_device_count", l_cuda_device_count},
   {"interrupted", l_interrupted},
   {"interrupt_clear", l_interrupt_clear},
   {"ops", l_ops},

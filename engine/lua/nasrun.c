@@ -287,12 +287,31 @@ static int set_config(lua_State *L, const options *o, int argc, char **argv) {
     if (lua_tointeger(L, -1) > 0) role = "worker";
     lua_pop(L, 1);
     lua_setfield(L, -2, "mpi");
+    /* Without --threads, the ranks on one machine share its cores. */
+    const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+    long local_size = ls ? strtol(ls, NULL, 10) : 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (o->threads == 0 && local_size > 0 && cores > 0) nas_set_threads((int)(cores / local_size > 0 ? cores / local_size : 1));
   }
   lua_pushstring(L, role);
   lua_setfield(L, -2, "role");
+  /* --device cuda on workers: one GPU per worker, by the worker's local index
+   * (a local worker's id - 1, an MPI rank's local rank) modulo the GPUs seen. */
+  const char *device = o->device;
+  char devbuf[32];
+  if (strcmp(device, "cuda") == 0 && strcmp(role, "worker") == 0) {
+    const char *id = getenv("NASRUN_WORKER_ID");
+    const char *lr = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    long idx = id ? strtol(id, NULL, 10) - 1 : lr ? strtol(lr, NULL, 10) : 0;
+    int count = nas_cuda_device_count();
+    if (count > 0 && idx >= 0) {
+      snprintf(devbuf, sizeof devbuf, "cuda:%ld", idx % count);
+      device = devbuf;
+    }
+  }
   lua_pushinteger(L, o->seed);
   lua_setfield(L, -2, "seed");
-  lua_pushstring(L, o->device);
+  lua_pushstring(L, device);
   lua_setfield(L, -2, "device");
   lua_pushinteger(L, nas_get_threads());
   lua_setfield(L, -2, "threads");

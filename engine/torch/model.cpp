@@ -722,6 +722,14 @@ int nas_cuda_available(void) noexcept {
   }
 }
 
+int nas_cuda_device_count(void) noexcept {
+  try {
+    return torch::cuda::is_available() ? (int)torch::cuda::device_count() : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
 const char *nas_torch_version(void) noexcept {
 #define NAS_STR2(x) #x
 #define NAS_STR(x) NAS_STR2(x)

@@ -65,6 +65,7 @@ function M.coordinate(h)
   local stopped, asking = nil, true
   local start_failures = 0
   local lost_detail
+  local waiting_tell = false -- the strategy had nothing to ask while trials ran
 
   local function lose(w, why)
     ready[w] = nil
@@ -128,9 +129,17 @@ function M.coordinate(h)
       asking, stopped = false, reason
       return nil
     end
+    if waiting_tell then return nil end
     local job, why = h.ask()
     if not job then
-      asking, stopped = false, why
+      -- With trials still running, nil means "nothing to ask until a result
+      -- comes back" (a grid's last genotypes, a synchronous bracket): wait for
+      -- a tell; with none running, the strategy is done.
+      if nrunning > 0 and why == "strategy" then
+        waiting_tell = true
+      else
+        asking, stopped = false, why
+      end
       return nil
     end
     return job
@@ -198,7 +207,10 @@ function M.coordinate(h)
         dispatch(w, job)
       end
       h.prog:running(nrunning)
-      if nrunning == 0 and not asking and #retry == 0 then break end
+      if nrunning == 0 and #retry == 0 and (not asking or waiting_tell) then
+        if asking then stopped = "strategy" end
+        break
+      end
       -- Wait for results (and for the next deadline).
       local wait = 1.0
       if h.timeout then
@@ -208,7 +220,10 @@ function M.coordinate(h)
           if left < wait then wait = math.max(0, left) end
         end
       end
-      for _, ev in ipairs(pool:wait(wait)) do handle(ev) end
+      for _, ev in ipairs(pool:wait(wait)) do
+        handle(ev)
+        waiting_tell = false
+      end
       if h.timeout then
         local t0 = now()
         for id, r in pairs(running) do
