@@ -6,6 +6,8 @@
 --       timeout   trial_timeout = 1: the genotypes of width 16 loop in Lua,
 --                 those of width 8 sleep in C (only a stopped worker ends them)
 --       two       two searches in one script, both on the workers
+--       gated     a strategy that asks 9 genotypes in rounds of 3 and has
+--                 nothing to ask (nil) while a round runs
 -- Prints one RESULT line per search.
 local nas = require "nas"
 local tiny = require "tests.lua.tiny_search"
@@ -52,9 +54,21 @@ local function evaluate(net, ctx)
   return { accuracy = 1 - 1 / (1 + net:params() / 1000), loss = 0, role = nas.role(), pid = core.pid() }
 end
 
+local function gated()
+  local widths = { 2, 4, 8, 16 }
+  local st = { name = "gated", asked = 0, pending = 0 }
+  function st.ask(self)
+    if self.asked >= 9 or (self.pending > 0 and self.asked % 3 == 0) then return nil end
+    self.asked, self.pending = self.asked + 1, self.pending + 1
+    return { depth = (self.asked - 1) % 3 + 1, width = widths[(self.asked - 1) // 3 + 1], pad = 0, bad = false }
+  end
+  function st.tell(self) self.pending = self.pending - 1 end
+  return st
+end
+
 local function search(dir, seed)
   local r = nas.search{
-    space = tiny.space(), strategy = tiny.strategy(), evaluate = evaluate, objectives = nas.maximize "accuracy",
+    space = tiny.space(), strategy = mode == "gated" and gated() or tiny.strategy(), evaluate = evaluate, objectives = nas.maximize "accuracy",
     budget = { trials = trials }, seed = seed, out = dir, workers = workers, progress = false,
     trial_timeout = mode == "timeout" and 1 or nil,
   }

@@ -198,6 +198,15 @@ describe("parallel search (local workers)", function()
     assert.are.equal(r[1].score, wr[1].score)
   end)
 
+  it("waits for results when the strategy has nothing to ask while trials run", function()
+    local dir = fresh_dir("gated")
+    local code, out = run("gated " .. dir .. " 2 50")
+    assert.are.equal(0, code, out)
+    local r = results(out)[1]
+    assert.are.equal(9, r.trials)
+    assert.are.equal("strategy", r.stopped)
+  end)
+
   it("with one worker evaluates in the one process, told in ask order", function()
     local a = fresh_dir("seq1")
     local code1, out1 = run("basic " .. a .. " 1 14 0")
