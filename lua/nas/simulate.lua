@@ -24,7 +24,10 @@
 --                   before the query that would take it past the budget", per worker);
 --                   the run ends when every worker has retired and the last trial is told.
 --   trials          exactly this many trials are asked and told (no asks after the N-th).
---   a strategy whose ask returns nil is asked no more; the trials running are told.
+--   an ask that returns nil while trials run means "nothing to ask until a result comes
+--                   back": that worker (and any other free one) waits for the next tell and
+--                   asks again after it; nil with nothing running ends the run ("strategy").
+-- The told genotype and fidelity are copies of ask's (as a worker's JSON would be).
 -- With workers = 1 the order of asks, rng draws and tells is the sequential ask/tell
 -- loop's (bench/nb201.lua): the same chosen cells for the same seeds.
 --
@@ -158,7 +161,19 @@ function M.run(opts)
   -- and a floor that moves up past ids told (or dropped)
   local live, floor = {}, 1
 
-  -- Worker `w` asks at simulated time `now`; returns false when it retires.
+  -- A genotype or fidelity as a worker sends it back (a copy, as JSON makes one).
+  local function copy(v)
+    if type(v) ~= "table" then return v end
+    local c = {}
+    for k, x in pairs(v) do c[k] = copy(x) end
+    return c
+  end
+
+  -- Workers with nothing to do: those whose ask got nil while trials ran (they ask
+  -- again after the next tell), in the order they went idle.
+  local idle, nidle, waiting = {}, 0, false
+
+  -- Worker `w` asks at simulated time `now`; returns true when it got a trial.
   local function start(w, now)
     if not asking then return false end
     if maxn and asked >= maxn then
@@ -166,14 +181,21 @@ function M.run(opts)
       asking = false
       return false
     end
-    nasks = nasks + 1
-    local id = nasks
+    local id = nasks + 1
     local g, f = ask(st, space, per_id and rng(id) or rng)
     if g == nil then
-      stopped = stopped or "strategy"
-      asking = false
+      if running > 0 then
+        -- nothing to ask until a result comes back: this worker waits for a tell
+        waiting = true
+        nidle = nidle + 1
+        idle[nidle] = w
+      else
+        stopped = stopped or "strategy"
+        asking = false
+      end
       return false
     end
+    nasks = id
     if f ~= nil and type(f) ~= "table" then
       error(("simulate: strategy:ask returned a %s as the fidelity (a table expected)"):format(type(f)), 0)
     end
@@ -190,7 +212,8 @@ function M.run(opts)
       return false
     end
     asked = asked + 1
-    local t = { id = id, genotype = g, fidelity = f, metrics = m, worker = w, started = now, finished = fin }
+    local t = { id = id, genotype = copy(g), fidelity = copy(f), metrics = m, worker = w, started = now,
+                finished = fin }
     if m then
       t.status, t.score = "ok", m.accuracy
     else
@@ -202,7 +225,14 @@ function M.run(opts)
     return true
   end
 
-  for w = 1, W do start(w, 0.0) end
+  for w = 1, W do
+    if waiting then
+      nidle = nidle + 1
+      idle[nidle] = w
+    else
+      start(w, 0.0)
+    end
+  end
   while running > 0 do
     local t
     t, running = pop(heap, running)
@@ -217,7 +247,21 @@ function M.run(opts)
       stopped = "on_tell"
       break
     end
+    waiting = false
     start(t.worker, clock)
+    -- then the idle workers, first idle first, until the strategy has nothing again
+    if nidle > 0 and asking and not waiting then
+      local old, n = idle, nidle
+      idle, nidle = {}, 0
+      for i = 1, n do
+        if asking and not waiting then
+          start(old[i], clock) -- requeues it when it gets nil
+        else
+          nidle = nidle + 1
+          idle[nidle] = old[i]
+        end
+      end
+    end
   end
   if not stopped then stopped = budget and "budget" or "trials" end
   return { told = told, asked = asked, clock = clock, best = best, stopped = stopped, workers = W,

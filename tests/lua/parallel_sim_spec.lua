@@ -207,6 +207,33 @@ describe("nas.simulate", function()
     assert.are.equal(3, r.told)
   end)
 
+  it("lets workers wait when ask returns nil while trials run, and tells copies", function()
+    -- a strategy with at most 2 asks outstanding (nil otherwise) and 6 genotypes in all
+    local st = { n = 0, out = 0, told = {}, asked = {} }
+    function st:ask()
+      if st.out >= 2 or st.n >= 6 then return nil end
+      st.n, st.out = st.n + 1, st.out + 1
+      local g = { n = st.n, cost = st.n }
+      st.asked[st.n] = g
+      return g, { budget = st.n }
+    end
+    function st:tell(t)
+      st.out = st.out - 1
+      st.told[#st.told + 1] = t.genotype.n
+      assert.are_not.equal(st.asked[t.genotype.n], t.genotype) -- a copy, not ask's table
+      assert.are.same(st.asked[t.genotype.n], t.genotype)
+    end
+    local r = simulate.run{ strategy = st, space = space, evaluator = fixed_ev, workers = 4, budget_seconds = 1000,
+                            rng = nas.rng(1) }
+    -- t=0: 1 (ends 1), 2 (ends 2), workers 3 and 4 wait; t=1: 3 (ends 4); t=2: 4 (ends 6);
+    -- t=4: 5 (ends 9); t=6: 6 (ends 12); t=9, 12: nothing left; nil with nothing running ends it
+    assert.are.same({ 1, 2, 3, 4, 5, 6 }, st.told)
+    assert.are.equal(12, r.clock)
+    assert.are.equal(2, r.max_running)
+    assert.are.equal("strategy", r.stopped)
+    assert.are.equal(6, r.told)
+  end)
+
   it("checks its options strictly", function()
     local base = { strategy = STRATEGIES.rs(), space = space, evaluator = ev, trials = 3, rng = nas.rng(1) }
     local function with(k, v)
