@@ -292,15 +292,19 @@ local function check(opts, level)
   if type(b) ~= "table" then
     util.argerror(1, "search", "field 'budget' = { trials = n, minutes = m } is required", level)
   end
-  util.check_options(b, { "trials", "minutes" }, 1, "search (budget)", level)
+  util.check_options(b, { "trials", "minutes", "repeats" }, 1, "search (budget)", level)
   if b.trials == nil and b.minutes == nil then
     util.argerror(1, "search", "budget needs trials, minutes or both", level)
   end
   if b.trials ~= nil and (math.type(b.trials) ~= "integer" or b.trials < 0) then
     util.argerror(1, "search", "budget.trials must be an integer >= 0", level)
   end
-  if b.minutes ~= nil and (type(b.minutes) ~= "number" or b.minutes < 0) then
+  if b.minutes ~= nil and (type(b.minutes) ~= "number" or not (b.minutes >= 0)) then
     util.argerror(1, "search", "budget.minutes must be a number >= 0", level)
+  end
+  if b.repeats ~= nil and (math.type(b.repeats) ~= "integer" or b.repeats < 1) then
+    util.argerror(1, "search", "budget.repeats must be an integer >= 1 (repeats in a row before the search stops)",
+                  level)
   end
   if opts.seed ~= nil and math.type(opts.seed) ~= "integer" then
     util.argerror(1, "search", "field 'seed' must be an integer", level)
@@ -448,7 +452,13 @@ function M.run(opts)
   -- seconds, nas.bench) times a search in this process unless a clock is given.
   local ev = opts.evaluate
   local ev_clock = not pool and type(ev) == "table" and type(ev.clock) == "function" and function() return ev:clock() end
-  local clock = opts.clock or ev_clock or default_clock()
+  local base_clock = opts.clock or ev_clock or default_clock()
+  -- A repeat (a graph evaluated before) costs a little on every clock, so that
+  -- a minutes budget is reachable even by a strategy that only repeats itself.
+  local repeat_cost = 0
+  local function clock() return base_clock() + repeat_cost end
+  local max_repeats = budget.repeats or 1000
+  local in_a_row, last_repeat = 0, nil
   local nas = require "nas"
 
   -- The store (locked: one search at a time in a run folder), the log file, the progress display.
@@ -491,6 +501,11 @@ function M.run(opts)
   local counted = 0 -- seconds spent by trials of earlier sessions
   local function add(t, graph, tev)
     t.graph = graph
+    if t.cached_from then
+      in_a_row, last_repeat = in_a_row + 1, t
+    else
+      in_a_row = 0
+    end
     evaluator_of[t] = tev
     setmetatable(t, Trial)
     trials[#trials + 1] = t
@@ -553,12 +568,25 @@ function M.run(opts)
   -- that a told trial is always a stored one).
   local function record(t, graph)
     local gjson, mjson
+    if t.cached_from then
+      -- 1 % of the original's time (at least 10 ms): small, never zero.
+      local orig = cache[cache_key(t.hash, t.fidelity)]
+      local c = math.max(0.01, 0.01 * (orig and orig.seconds or 0))
+      repeat_cost = repeat_cost + c
+      t.seconds = (t.seconds or 0) + c
+    end
     t.genotype, gjson = roundtrip_json(t.genotype)
     if t.fidelity ~= nil then t.metrics.fidelity = t.fidelity end
     t.metrics, mjson = roundtrip_json(t.metrics)
     ntold = ntold + 1
     t.told = ntold
-    if store then store:insert(t, graph, gjson, mjson) end
+    if store then
+      if t.cached_from then
+        store:insert_repeat(t, gjson)
+      else
+        store:insert(t, graph, gjson, mjson)
+      end
+    end
     add(t, graph, opts.evaluate)
     local pt = public(t)
     strategy:tell(pt)
@@ -583,6 +611,7 @@ function M.run(opts)
   local function out_of_budget(nrunning)
     if budget.trials and #trials + (nrunning or 0) >= budget.trials then return "trials" end
     if budget.minutes and counted + (clock() - start) >= budget.minutes * 60 then return "minutes" end
+    if in_a_row >= max_repeats then return "repeats" end
     return nil
   end
   local next_id = #trials + 1
@@ -685,6 +714,11 @@ function M.run(opts)
     end
     close_log()
     error(err, 0)
+  end
+  if stopped == "repeats" and last_repeat then
+    prog:message(("search: strategy '%s' asked %d repeats in a row (genotypes whose graph was evaluated before; " ..
+      "the last, #%d, repeats #%d): it no longer explores, so the search stops (budget.repeats = %d)"):format(
+      strategy_name(strategy), in_a_row, last_repeat.id, last_repeat.cached_from, max_repeats))
   end
   local counts = { ok = 0, failed = 0, rejected = 0, cached = 0 }
   for _, t in ipairs(trials) do

@@ -411,7 +411,7 @@ local function row_to_trial(r)
     genotype = decode_or(r.genotype, {}),
     graph = r.graph,
     hash = r.hash,
-    metrics = decode_or(r.metrics, {}),
+    metrics = decode_or(r.metrics, {}) or {},
     score = r.score,
     status = r.status,
     reason = r.reason,
@@ -437,9 +437,23 @@ function Store:trials(opts)
   if not (opts and opts.graph == false) then cols = cols .. ", graph" end
   local order = "id"
   if opts and opts.order == "told" and self.columns.told then order = "COALESCE(told, id), id" end
-  local out = {}
+  local out, by_id = {}, {}
   for _, r in ipairs(rows(self.conn, "SELECT " .. cols .. " FROM trials ORDER BY " .. order)) do
-    out[#out + 1] = row_to_trial(r)
+    local t = row_to_trial(r)
+    out[#out + 1] = t
+    by_id[t.id] = t
+  end
+  -- Repeats stored light take their original's metrics (their own fidelity kept) and graph.
+  for _, t in ipairs(out) do
+    local o = t.cached_from and by_id[t.cached_from]
+    if o then
+      local m = {}
+      for k, v in pairs(o.metrics) do m[k] = v end
+      m.fidelity = nil
+      for k, v in pairs(t.metrics) do m[k] = v end
+      t.metrics = m
+      if t.graph == nil then t.graph = o.graph end
+    end
   end
   return out
 end
@@ -479,6 +493,21 @@ function Store:insert(t, graph, genotype_json, metrics_json)
     return
   end
   exec(c, sql)
+end
+
+-- A repeat (a trial whose graph was evaluated before, t.cached_from): a light
+-- row without graph and metrics (only its own fidelity, if any); reading it
+-- back takes them from the original.
+function Store:insert_repeat(t, genotype_json)
+  local own = nil
+  if type(t.metrics) == "table" and t.metrics.fidelity ~= nil then own = json.encode({ fidelity = t.metrics.fidelity }) end
+  local row = { id = t.id, hash = t.hash, score = t.score, status = t.status, reason = t.reason,
+                cached_from = t.cached_from, started = t.started, finished = t.finished, seconds = t.seconds,
+                seed = t.seed, told = t.told, worker = t.worker, host = t.host, threads = t.threads,
+                genotype = t.genotype }
+  local saved = self.nrunning
+  self:insert(row, nil, genotype_json, own or "null")
+  self.nrunning = saved
 end
 
 -- The in-flight trials of a parallel search (job = { id, genotype, fidelity, seed, started }).

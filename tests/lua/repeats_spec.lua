@@ -1,0 +1,114 @@
+-- A search always ends: repeats (graphs evaluated before) count as trials and
+-- cost a little on every clock, a long run of repeats in a row stops the
+-- search with a message naming the strategy, and a repeat is a light row.
+local nas = require "nas"
+local tiny = require "tests.lua.tiny_search"
+
+local tmp = os.getenv("NAS_TEST_TMP") or "/tmp"
+local function fresh_dir(name)
+  local d = ("%s/repeats_spec_%s_%d"):format(tmp, name, math.random(1, 1e9))
+  os.execute("rm -rf '" .. d .. "'")
+  return d
+end
+
+-- Simulated annealing as a new user writes it from docs/strategies.md: it
+-- converges on a local optimum and then proposes its (cached) neighbours forever.
+local function annealing()
+  local S = { name = "annealing", current = nil, t = 1.0 }
+  function S.ask(self, space, rng)
+    if not self.current then return space:sample(rng) end
+    return space:mutate(self.current.genotype, rng)
+  end
+  function S.tell(self, trial)
+    if not trial.score then return end
+    local cur = self.current
+    if not cur or trial.score > cur.score or math.exp((trial.score - cur.score) / self.t) > 0.999 then
+      self.current = trial
+    end
+    self.t = math.max(1e-6, self.t * 0.9)
+  end
+  return S
+end
+
+local function sql_rows(path, sql)
+  local env = require("luasql.sqlite3").sqlite3()
+  local conn = assert(env:connect(path))
+  local cur = assert(conn:execute(sql))
+  local out = {}
+  while true do
+    local r = cur:fetch({}, "a")
+    if not r then break end
+    out[#out + 1] = r
+  end
+  cur:close()
+  conn:close()
+  env:close()
+  return out
+end
+
+describe("a search always ends", function()
+  it("ends a simulated-annealing search on NB201 with a 200-minute simulated budget", function()
+    local ev = nas.bench.nb201{ path = "../shared/bench/nb201/nb201.csv", path12 = "../shared/bench/nb201/nb201_12epoch.csv" }
+    local lines = {}
+    local r = nas.search{
+      space = require "spaces.nb201", strategy = annealing(), evaluate = ev,
+      objectives = nas.maximize "accuracy", budget = { minutes = 200 }, seed = 1,
+      log = function(l) lines[#lines + 1] = l end,
+    }
+    assert.is_true(r.stopped == "minutes" or r.stopped == "repeats", tostring(r.stopped))
+    local distinct, repeats = 0, 0
+    for _, t in ipairs(r.trials) do
+      if t.cached_from then repeats = repeats + 1 else distinct = distinct + 1 end
+    end
+    assert.is_true(repeats > 0, "the strategy should have repeated itself")
+    assert.is_true(#r.trials <= distinct + 1000 + 200 * 60 / 0.01, "bounded")
+    -- The simulated clock ran: the evaluations plus the repeats' small cost reach the budget,
+    -- or the repeats in a row stopped it.
+    if r.stopped == "repeats" then
+      assert.matches("strategy 'annealing' asked 1000 repeats in a row", lines[#lines - 1] or "")
+    end
+  end)
+
+  it("stops a strategy that asks only repeats after budget.repeats in a row, naming it", function()
+    local same = { name = "stuck" }
+    function same.ask() return { depth = 2, width = 4, pad = 0, bad = false } end
+    function same.tell() end
+    local lines = {}
+    local dir = fresh_dir("stuck")
+    local r = nas.search{ space = tiny.space(), strategy = same, evaluate = require("nas.evaluators").analytic(),
+                          budget = { minutes = 1e6, repeats = 50 }, out = dir,
+                          log = function(l) lines[#lines + 1] = l end }
+    assert.are.equal("repeats", r.stopped)
+    assert.are.equal(51, #r.trials)
+    local msg = table.concat(lines, "\n")
+    assert.matches("search: strategy 'stuck' asked 50 repeats in a row", msg)
+    assert.matches("the last, #51, repeats #1", msg)
+    -- Repeats are light rows (no graph, no metrics copy) and read back whole.
+    local rows = sql_rows(dir .. "/trials.db", "SELECT id, graph, metrics FROM trials WHERE cached_from IS NOT NULL")
+    assert.are.equal(50, #rows)
+    for _, row in ipairs(rows) do
+      assert.is_nil(row.graph)
+      assert.are.equal("null", row.metrics)
+    end
+    local st = nas.store(dir, { create = false })
+    local back = st:trials()
+    st:close()
+    assert.are.equal(51, #back)
+    assert.are.same(back[1].metrics, back[51].metrics)
+    assert.are.equal(back[1].graph, back[51].graph)
+    -- Each repeat cost at least 10 ms on the clock.
+    assert.is_true(back[51].seconds >= 0.01)
+    -- Resuming keeps counting the repeats in a row: one more ask stops it again.
+    local r2 = nas.search{ space = tiny.space(), strategy = same, evaluate = require("nas.evaluators").analytic(),
+                           budget = { minutes = 1e6, repeats = 50 }, out = dir, log = false }
+    assert.are.equal("repeats", r2.stopped)
+    assert.are.equal(51, #r2.trials)
+  end)
+
+  it("rejects a bad budget.repeats", function()
+    assert.has_error(function()
+      nas.search{ space = tiny.space(), strategy = tiny.strategy(), evaluate = require("nas.evaluators").analytic(),
+                  budget = { trials = 1, repeats = 0 }, log = false }
+    end, "bad argument #1 to 'search' (budget.repeats must be an integer >= 1 (repeats in a row before the search stops))")
+  end)
+end)
