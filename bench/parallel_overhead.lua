@@ -22,6 +22,8 @@
 --     worker CPU per trial = each worker's os.clock() from the end of its barrier
 --                            trial to the end of its last, summed, / later trials
 --     rate = later trials / search phase (trials/s)
+--     gap = a worker's wait from the end of a trial to the start of its next
+--           (the round trip through the coordinator), median and 90th percentile
 -- One RESULT line on the coordinator.
 --
 -- mode=micro: the coordinator's steps one by one, in this process, with no
@@ -247,11 +249,27 @@ for _ in pairs(workers) do nw = nw + 1 end
 local phase = t_hi - t_lo
 local worker_cpu = 0
 for _, c in pairs(wcpu) do worker_cpu = worker_cpu + (c.hi - c.lo) end
+-- the round trip seen by a worker: from the end of one of its trials to the
+-- start of its next (both on the worker's clock), median and 90th percentile
+local by_worker, gaps = {}, {}
+for _, t in ipairs(rows) do
+  local w = t.worker or 0
+  by_worker[w] = by_worker[w] or {}
+  table.insert(by_worker[w], t)
+end
+for _, list in pairs(by_worker) do
+  table.sort(list, function(a, b) return a.started < b.started end)
+  for i = 2, #list do
+    if not list[i - 1].metrics.barrier then gaps[#gaps + 1] = list[i].started - list[i - 1].finished end
+  end
+end
+table.sort(gaps)
+local function pct(q) return #gaps > 0 and gaps[math.max(1, math.ceil(q * #gaps))] or 0 / 0 end
 print(("RESULT transport=%s workers=%d sleep_ms=%g trials=%d barrier_trials=%d workers_seen=%d search_phase_s=%.3f " ..
        "busy_s=%.3f utilisation=%.4f rate_per_s=%.1f coord_cpu_s=%.3f coord_cpu_ms_per_trial=%.4f " ..
-       "coord_script_cpu_s=%.3f worker_cpu_ms_per_trial=%.4f search_call_s=%.2f load_start=%s load_end=%s"):format(
+       "coord_script_cpu_s=%.3f worker_cpu_ms_per_trial=%.4f gap_ms_median=%.3f gap_ms_p90=%.3f search_call_s=%.2f load_start=%s load_end=%s"):format(
   require("nas.util").config().mpi and "mpi" or "local", o.workers, 1000 * o.sleep, #rows, nbar, nw, phase, busy,
-  busy / (o.workers * phase), n / phase, cpu, 1000 * cpu / #rows, os.clock() - cpu0, 1000 * worker_cpu / n, wall, load0, loadavg()))
+  busy / (o.workers * phase), n / phase, cpu, 1000 * cpu / #rows, os.clock() - cpu0, 1000 * worker_cpu / n, 1000 * pct(0.5), 1000 * pct(0.9), wall, load0, loadavg()))
 if o.profile == "yes" then
   local acc = 0
   for _, p in ipairs(prof) do
