@@ -81,7 +81,8 @@ local path = paths[1] or shared .. "nb201.csv"
 local path12 = paths[2] or (path:match("^(.*/)") or "./") .. "nb201_12epoch.csv"
 
 local CANDIDATES = {
-  rea = { module = "evolution", label = "REA (P 10, S 3)", new = function(S) return S.new{ population = 10, sample = 3 } end },
+  rea = { module = "evolution", label = "REA (P 10, S 3)",
+          new = function(S) return S.new{ population = 10, sample = 3 } end },
   tpe = { module = "tpe", label = "TPE", new = function(S) return S.new() end },
   asha = { module = "asha", label = "ASHA (12/200 ep, eta 16)",
            new = function(S) return S.new{ min_epochs = 12, max_epochs = 200, eta = 16 } end },

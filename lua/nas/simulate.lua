@@ -46,9 +46,10 @@
 --                    the run at once (running trials are dropped; stopped = "on_tell")
 --
 -- Trial ids number the asks (an ask dropped by a retiring worker keeps its id; with
--- rng = function(id) each ask has its own stream). A told trial: { id, genotype, fidelity, metrics, status = "ok" | "failed", score =
--- metrics.accuracy, reason (failed), worker, started, finished (simulated s) }. A genotype
--- the evaluator cannot answer is a failed trial that takes no time.
+-- rng = function(id) each ask has its own stream). A told trial: { id, genotype, fidelity,
+-- metrics, status = "ok" | "failed", score = metrics.accuracy, reason (failed), worker,
+-- started, finished (simulated s) }. A genotype the evaluator cannot answer is a failed
+-- trial that takes no time.
 --
 -- The result: { told, asked, clock (finish time of the last trial told), best (the chosen
 -- trial: the largest fidelity resource first, then the highest score, the first told on
@@ -136,7 +137,7 @@ local function check(opts)
   if math.type(w) ~= "integer" or w < 1 then bad("field 'workers' must be an integer >= 1") end
   local b, n = opts.budget_seconds, opts.trials
   if b == nil and n == nil then bad("give 'budget_seconds' or 'trials' (or both)") end
-  if b ~= nil and (type(b) ~= "number" or not (b > 0)) then bad("field 'budget_seconds' must be a number > 0") end
+  if b ~= nil and (type(b) ~= "number" or b ~= b or b <= 0) then bad("field 'budget_seconds' must be a number > 0") end
   if n ~= nil and (math.type(n) ~= "integer" or n < 0) then bad("field 'trials' must be an integer >= 0") end
   local rng = opts.rng
   if type(rng) ~= "function" and not (type(rng) == "table" and type(rng.int) == "function") then
