@@ -34,6 +34,11 @@ static void nap(double s) {
   nanosleep(&ts, NULL);
 }
 
+/* The longest nap of a wait: short on the coordinator (a result is handled
+ * within 0.1 ms), longer on a worker (it waits for its next trial without
+ * taking CPU from the ranks that train). */
+static double nap_cap(void) { return g_rank == 0 ? 100e-6 : 1e-3; }
+
 static int exit_pending(void) {
   int flag = 0;
   MPI_Status st;
@@ -62,7 +67,7 @@ static int l_send(lua_State *L) {
       return 1;
     }
     nap(sleep);
-    if (sleep < 1e-3) sleep *= 2;
+    if (sleep < 100e-6) sleep *= 2; /* an eager send completes at once; a large one soon */
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -92,7 +97,7 @@ static int l_wait(lua_State *L) {
     double el = (double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) * 1e-9;
     if (timeout >= 0 && el >= timeout) return 0;
     nap(sleep);
-    if (sleep < 1e-3) sleep *= 2;
+    if (sleep < nap_cap()) sleep *= 2;
   }
 }
 

@@ -11,10 +11,11 @@
 --
 -- Messages (JSON objects):
 --   worker -> coordinator: { t = "hello", k =, pid =, host =, threads = }
---                          { t = "done", id =, trial = {...}, graph = json | nil }
+--                          { t = "done", id =, trial = {...} }   (the coordinator has the graph)
 --   coordinator -> worker: { t = "trial", id =, genotype =, seed =, fidelity =, deadline =, observe = {...} }
 --                          { t = "result", k =, result = {...} }   (leave search k with this result)
 local workers_mod = require "nas.workers"
+local json = require("nas.store").json
 
 local M = {}
 
@@ -48,7 +49,8 @@ end
 --   pool, n (workers), threads, k, log_dir
 --   ask() -> job | nil, stop   job = { id, genotype, seed, fidelity, retry_of }
 --   prepare(job) -> trial, graph when the coordinator settles the job alone (a
---                   repeat, a build failure, a rejection), else nil
+--                   repeat, a build failure, a rejection), else nil (job.graph is then set)
+--   begin(), commit()          group the store's writes of one turn of the loop
 --   record(trial, graph)       stores and tells a finished trial
 --   out_of_budget(nrunning) -> reason | nil
 --   running_add(job, w)       the store's in-flight row (record removes it)
@@ -58,7 +60,7 @@ end
 function M.coordinate(h)
   local pool, k = h.pool, h.k
   pool:ensure(h.n, h.threads, h.log_dir)
-  local state = {}   -- w -> { k = the search it is in, busy = job | nil, seen = told trials observed }
+  local state = {}   -- w -> { k = the search it is in, queue = its trials (running first), seen = told trials observed }
   local ready = {}   -- w -> true: idle in this search
   local running, nrunning = {}, 0
   local retry = {}   -- jobs to run again (their first worker was lost)
@@ -67,12 +69,29 @@ function M.coordinate(h)
   local lost_detail
   local waiting_tell = false -- the strategy had nothing to ask while trials ran
 
+  -- Each worker holds a queue of at most `depth` trials: the one it runs and,
+  -- once trials turn out short (median under a second), the next one, sent
+  -- ahead so that the worker never waits a round trip between trials.
+  local depth, recent = 1, {}
+  local function note_seconds(sec)
+    recent[#recent + 1] = sec
+    if #recent > 16 then table.remove(recent, 1) end
+    if #recent >= 8 then
+      local c = {}
+      for i, v in ipairs(recent) do c[i] = v end
+      table.sort(c)
+      depth = c[(#c + 1) // 2] < 1.0 and 2 or 1
+    end
+  end
+  local requeue = {} -- jobs sent ahead to a worker that was lost before starting them (same ids)
+
   local function lose(w, why)
     ready[w] = nil
     local st = state[w]
     state[w] = nil
-    if st and st.busy then
-      local job = st.busy
+    local queue = st and st.queue or {}
+    local job = queue[1]
+    if job then
       running[job.id] = nil
       nrunning = nrunning - 1
       local t = { id = job.id, genotype = job.genotype, seed = job.seed, fidelity = job.fidelity, status = "failed",
@@ -81,7 +100,13 @@ function M.coordinate(h)
       if job.retry_of then t.metrics.retry_of = job.retry_of end
       h.record(t, nil)
       if not job.retry_of and not job.no_retry then
-        retry[#retry + 1] = { genotype = job.genotype, seed = job.seed, fidelity = job.fidelity, retry_of = job.id }
+        retry[#retry + 1] = { genotype = job.genotype, seed = job.seed, fidelity = job.fidelity, retry_of = job.id,
+                              graph = job.graph }
+      end
+      for i = 2, #queue do
+        running[queue[i].id] = nil
+        nrunning = nrunning - 1
+        requeue[#requeue + 1] = queue[i]
       end
       start_failures = 0
     elseif not st or not st.k then
@@ -96,21 +121,27 @@ function M.coordinate(h)
   end
 
   local function dispatch(w, job)
+    local st = state[w]
     job.started = now()
-    local msg = { t = "trial", id = job.id, genotype = job.genotype, seed = job.seed, fidelity = job.fidelity,
-                  timeout = h.timeout }
+    local msg = { t = "trial", id = job.id, genotype = not job.gjson and job.genotype or nil, seed = job.seed,
+                  fidelity = job.fidelity, timeout = h.timeout }
     if h.observe_since then
-      local st = state[w]
       local obs, upto = h.observe_since(st.seen or 0)
       if obs and #obs > 0 then msg.observe = obs end
       st.seen = upto
     end
-    ready[w] = nil
-    state[w].busy = job
+    st.queue[#st.queue + 1] = job
+    ready[w] = #st.queue < depth or nil
     running[job.id] = { job = job, w = w }
     nrunning = nrunning + 1
     h.running_add(job, w)
-    local ok, why = pool:send(w, msg)
+    local ok, why
+    if job.gjson then -- the genotype's JSON as encoded at ask time, spliced in
+      local body = json.encode(msg)
+      ok, why = pool:send_raw(w, body:sub(1, -2) .. ',"genotype":' .. job.gjson .. "}")
+    else
+      ok, why = pool:send(w, msg)
+    end
     if not ok then
       if pool.kind == "local" then pool:kill(w) end
       lose(w, "worker lost (" .. tostring(why) .. ")")
@@ -118,6 +149,7 @@ function M.coordinate(h)
   end
 
   local function next_job()
+    if #requeue > 0 then return table.remove(requeue, 1) end
     if #retry > 0 then
       local job = table.remove(retry, 1)
       job.id = h.new_id()
@@ -150,7 +182,7 @@ function M.coordinate(h)
     if ev.lost then return lose(w, ev.lost) end
     local msg = ev.msg
     if msg.t == "hello" then
-      state[w] = { k = msg.k, host = msg.host, threads = msg.threads, pid = msg.pid, seen = 0 }
+      state[w] = { k = msg.k, host = msg.host, threads = msg.threads, pid = msg.pid, seen = 0, queue = {} }
       if msg.k == k then
         ready[w] = true
       elseif type(msg.k) == "number" and msg.k < k then
@@ -162,18 +194,21 @@ function M.coordinate(h)
       end
     elseif msg.t == "done" then
       local r = running[msg.id]
-      if not r or r.w ~= w then return end -- a trial already settled (timed out)
+      local st = state[w]
+      if not r or r.w ~= w or not st or st.queue[1] ~= r.job then return end -- settled already (timed out)
       running[msg.id] = nil
       nrunning = nrunning - 1
-      local st = state[w]
-      st.busy = nil
-      ready[w] = true
+      table.remove(st.queue, 1)
+      if st.queue[1] then st.queue[1].started = now() end -- the trial sent ahead starts now
+      ready[w] = #st.queue < depth or nil
       local t = type(msg.trial) == "table" and msg.trial or { status = "failed", reason = "worker sent no trial" }
       t.metrics = type(t.metrics) == "table" and t.metrics or {}
       t.id, t.genotype, t.seed, t.fidelity = msg.id, r.job.genotype, r.job.seed, r.job.fidelity
-      t.worker, t.host, t.threads = w, st.host, st.threads
+      t.gjson = r.job.gjson
+      t.worker, t.host, t.threads, t.from_worker = w, st.host, st.threads, true
       if r.job.retry_of then t.metrics.retry_of = r.job.retry_of end
-      h.record(t, msg.graph)
+      if type(t.seconds) == "number" then note_seconds(t.seconds) end
+      h.record(t, r.job.graph)
     else
       error(("search: worker %d sent an unknown message '%s'"):format(w, tostring(msg.t)), 0)
     end
@@ -190,23 +225,35 @@ function M.coordinate(h)
 
   local ok, err = pcall(function()
     while true do
+      h.begin()
       -- Hand out work to the idle workers, in worker order.
       local idle = {}
+      for w, st in pairs(state) do
+        if st.k == k and st.queue and #st.queue < depth then ready[w] = true end
+      end
       for w in pairs(ready) do idle[#idle + 1] = w end
       table.sort(idle)
+      local starved = false
       for _, w in ipairs(idle) do
-        local job
-        while true do
-          job = next_job()
-          if not job then break end
-          local t, graph = h.prepare(job)
-          if not t then break end
-          h.record(t, graph) -- settled without a worker
+        while ready[w] and not starved do
+          local job
+          while true do
+            job = next_job()
+            if not job then break end
+            local t, graph = h.prepare(job)
+            if not t then break end
+            h.record(t, graph) -- settled without a worker
+          end
+          if not job then
+            starved = true
+          else
+            dispatch(w, job)
+          end
         end
-        if not job then break end
-        dispatch(w, job)
+        if starved then break end
       end
       h.prog:running(nrunning)
+      h.commit()
       if nrunning == 0 and #retry == 0 and (not asking or waiting_tell) then
         if asking then stopped = "strategy" end
         break
@@ -216,18 +263,23 @@ function M.coordinate(h)
       if h.timeout then
         local t0 = now()
         for _, r in pairs(running) do
-          local left = r.job.started + h.hard_timeout - t0
+          local st = state[r.w]
+          local left = (st and st.queue[1] == r.job) and r.job.started + h.hard_timeout - t0 or wait
+          left = left
           if left < wait then wait = math.max(0, left) end
         end
       end
-      for _, ev in ipairs(pool:wait(wait)) do
+      local events = pool:wait(wait)
+      h.begin()
+      for _, ev in ipairs(events) do
         handle(ev)
         waiting_tell = false
       end
       if h.timeout then
         local t0 = now()
         for id, r in pairs(running) do
-          if t0 - r.job.started > h.hard_timeout then
+          local st = state[r.w]
+          if st and st.queue[1] == r.job and t0 - r.job.started > h.hard_timeout then
             local w = r.w
             local killed = pool:kill(w)
             local why = ("timeout: the trial ran longer than %gs"):format(h.timeout)
@@ -238,6 +290,8 @@ function M.coordinate(h)
               -- MPI: the rank cannot be stopped; its late result is ignored.
               running[id] = nil
               nrunning = nrunning - 1
+              table.remove(st.queue, 1)
+              if st.queue[1] then st.queue[1].started = t0 end
               h.record({ id = id, genotype = r.job.genotype, seed = r.job.seed, fidelity = r.job.fidelity,
                          status = "failed", reason = why, metrics = {}, started = r.job.started, finished = t0,
                          seconds = t0 - r.job.started, worker = w }, nil)
@@ -245,9 +299,11 @@ function M.coordinate(h)
           end
         end
       end
+      -- (the results just handled and the dispatches that follow commit together)
       if require("nas.core").interrupted() then error("interrupted", 0) end
     end
   end)
+  h.commit()
   -- The workers stay in this search, idle, until a later one starts (or the coordinator ends).
   for w, st in pairs(state) do
     if st.k == k then M.idle[w] = { k = k } end
@@ -285,8 +341,8 @@ function M.serve(k, evaluate, observe)
       if observe and type(msg.observe) == "table" then
         for _, t in ipairs(msg.observe) do observe(t) end
       end
-      local t, graph = evaluate(msg)
-      local out = { t = "done", id = msg.id, graph = graph,
+      local t = evaluate(msg)
+      local out = { t = "done", id = msg.id,
                     trial = { status = t.status, score = t.score, reason = t.reason, metrics = t.metrics,
                               hash = t.hash, started = t.started, finished = t.finished, seconds = t.seconds } }
       local sent = link.send(out)

@@ -169,8 +169,11 @@ function M.prepare(env, id, genotype, seed, fidelity)
   local okh, hash = guard("hash: ", pcall(net.hash, net))
   if not okh then return fail(t, "failed", hash) end
   t.hash = tostring(hash)
-  local okj, graph = pcall(net.to_json, net)
-  graph = okj and graph or nil
+  local graph
+  if not env.no_graph then -- a worker: the coordinator has the graph already
+    local okj, g = pcall(net.to_json, net)
+    graph = okj and g or nil
+  end
 
   local prev = env.cache and env.cache[cache_key(t.hash, fidelity)]
   if prev then
@@ -399,7 +402,8 @@ end
 local function serve(opts, obj, cons, better_fn, k)
   local parallel = require "nas.parallel"
   local ev = opts.evaluate
-  local env = { space = opts.space, evaluator = ev, objectives = obj, constraints = cons, out = opts.out }
+  local env = { space = opts.space, evaluator = ev, objectives = obj, constraints = cons, out = opts.out,
+                no_graph = true }
   local function evaluate(msg)
     local fidelity = type(msg.fidelity) == "table" and msg.fidelity or nil
     local t0 = now()
@@ -409,7 +413,7 @@ local function serve(opts, obj, cons, better_fn, k)
     if is_interrupt(t.reason) then error(t.reason, 0) end
     t.started, t.finished = t0, now()
     t.seconds = t.finished - t.started
-    t.metrics = roundtrip(t.metrics)
+    t.metrics = clean(t.metrics, 0) or {}
     return t, graph
   end
   local observe = type(ev) == "table" and type(ev.observe) == "function" and function(t) ev:observe(t) end or nil
@@ -575,9 +579,20 @@ function M.run(opts)
       repeat_cost = repeat_cost + c
       t.seconds = (t.seconds or 0) + c
     end
-    t.genotype, gjson = roundtrip_json(t.genotype)
+    if t.gjson then
+      gjson = t.gjson
+      t.genotype, t.gjson = json.decode(gjson), nil
+    else
+      t.genotype, gjson = roundtrip_json(t.genotype)
+    end
     if t.fidelity ~= nil then t.metrics.fidelity = t.fidelity end
-    t.metrics, mjson = roundtrip_json(t.metrics)
+    if t.from_worker then
+      -- decoded from the worker's JSON message: already what the store reads back
+      mjson = json.encode(t.metrics)
+      t.from_worker = nil
+    else
+      t.metrics, mjson = roundtrip_json(t.metrics)
+    end
     ntold = ntold + 1
     t.told = ntold
     if store then
@@ -628,7 +643,9 @@ function M.run(opts)
       fidelity = roundtrip(fidelity)
     end
     next_id = id + 1
-    return { id = id, genotype = genotype, seed = tseed, fidelity = fidelity }
+    local job = { id = id, genotype = genotype, seed = tseed, fidelity = fidelity }
+    if pool then job.gjson = json.encode(clean(genotype, 0)) end -- encoded once: message, running row, trial row
+    return job
   end
 
   local ok, err = pcall(function()
@@ -654,15 +671,21 @@ function M.run(opts)
         prepare = function(job)
           local t0 = clock()
           local t, graph, net = M.prepare(env, job.id, job.genotype, job.seed, job.fidelity)
-          if net then return nil end
+          if net then
+            job.graph = graph
+            return nil
+          end
           t.started, t.finished = t0, clock()
           t.seconds = t.finished - t0
           if job.retry_of then t.metrics.retry_of = job.retry_of end
+          t.gjson = job.gjson
           return t, graph
         end,
         record = function(t, graph) record(t, graph) end,
         out_of_budget = out_of_budget,
         running_add = function(job, w) if store then store:running_add(job, w) end end,
+        begin = function() if store then store:begin() end end,
+        commit = function() if store then store:commit() end end,
         observe_since = has_observe and function(n)
           local out = {}
           for i = n + 1, #told do out[#out + 1] = told[i] end

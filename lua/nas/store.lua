@@ -126,6 +126,8 @@ local function skip(s, i)
   return find(s, "[^ \t\r\n]", i) or #s + 1
 end
 
+local UNESCAPE = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
+
 local function decode_string(s, i)
   local k = find(s, '["\\]', i + 1)
   if k and byte(s, k) == 34 then return sub(s, i + 1, k - 1), k + 1 end -- no escapes: one slice
@@ -136,9 +138,9 @@ local function decode_string(s, i)
     if c == '"' then return table.concat(out), j + 1 end
     if c == "\\" then
       local e = s:sub(j + 1, j + 1)
-      local map = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
-      if map[e] then
-        out[#out + 1] = map[e]
+      local u = UNESCAPE[e]
+      if u then
+        out[#out + 1] = u
         j = j + 2
       elseif e == "u" then
         local cp = tonumber(s:sub(j + 2, j + 5), 16)
@@ -351,6 +353,7 @@ function M.open(dir, opts)
 end
 
 function Store:close()
+  if self.conn and self.in_batch then self:commit() end
   if self.conn then
     self.conn:close()
     self.conn = nil
@@ -449,7 +452,7 @@ function Store:trials(opts)
     if o then
       local m = {}
       for k, v in pairs(o.metrics) do m[k] = v end
-      m.fidelity = nil
+      m.fidelity, m.retry_of = nil, nil
       for k, v in pairs(t.metrics) do m[k] = v end
       t.metrics = m
       if t.graph == nil then t.graph = o.graph end
@@ -479,6 +482,11 @@ function Store:insert(t, graph, genotype_json, metrics_json)
     q(c, metrics_json or json.encode(t.metrics or {})), q(c, t.score), q(c, t.status), q(c, t.reason),
     q(c, t.cached_from), q(c, t.started), q(c, t.finished), q(c, t.seconds), q(c, t.seed), q(c, t.told),
     q(c, t.worker), q(c, t.host), q(c, t.threads))
+  if self.nrunning and self.nrunning > 0 and self.in_batch then
+    exec(c, sql)
+    exec(c, "DELETE FROM running WHERE id = " .. q(c, t.id))
+    return
+  end
   if self.nrunning and self.nrunning > 0 then
     exec(c, "BEGIN IMMEDIATE")
     local ok, err = pcall(function()
@@ -496,11 +504,12 @@ function Store:insert(t, graph, genotype_json, metrics_json)
 end
 
 -- A repeat (a trial whose graph was evaluated before, t.cached_from): a light
--- row without graph and metrics (only its own fidelity, if any); reading it
+-- row without graph and metrics (only its own fidelity and retry_of, if any); reading it
 -- back takes them from the original.
 function Store:insert_repeat(t, genotype_json)
   local own = nil
-  if type(t.metrics) == "table" and t.metrics.fidelity ~= nil then own = json.encode({ fidelity = t.metrics.fidelity }) end
+  local m = type(t.metrics) == "table" and t.metrics or {}
+  if m.fidelity ~= nil or m.retry_of ~= nil then own = json.encode({ fidelity = m.fidelity, retry_of = m.retry_of }) end
   local row = { id = t.id, hash = t.hash, score = t.score, status = t.status, reason = t.reason,
                 cached_from = t.cached_from, started = t.started, finished = t.finished, seconds = t.seconds,
                 seed = t.seed, told = t.told, worker = t.worker, host = t.host, threads = t.threads,
@@ -510,11 +519,27 @@ function Store:insert_repeat(t, genotype_json)
   self.nrunning = saved
 end
 
+-- Groups the writes that follow into one transaction, up to store:commit()
+-- (a parallel search's coordinator commits once per turn of its loop: one
+-- commit for the trials that finished and started together). Everything in a
+-- batch is stored, or nothing is.
+function Store:begin()
+  if self.in_batch then return end
+  exec(self.conn, "BEGIN IMMEDIATE")
+  self.in_batch = true
+end
+
+function Store:commit()
+  if not self.in_batch then return end
+  self.in_batch = false
+  exec(self.conn, "COMMIT")
+end
+
 -- The in-flight trials of a parallel search (job = { id, genotype, fidelity, seed, started }).
 function Store:running_add(job, worker)
   local c = self.conn
   exec(c, ("INSERT OR REPLACE INTO running(id, genotype, fidelity, seed, worker, started) VALUES " ..
-           "(%s, %s, %s, %s, %s, %s)"):format(q(c, job.id), q(c, json.encode(job.genotype)),
+           "(%s, %s, %s, %s, %s, %s)"):format(q(c, job.id), q(c, job.gjson or json.encode(job.genotype)),
            q(c, job.fidelity ~= nil and json.encode(job.fidelity) or nil), q(c, job.seed), q(c, worker),
            q(c, job.started)))
   self.nrunning = (self.nrunning or 0) + 1

@@ -14,7 +14,7 @@
 --
 --   local pool = workers.pool()            -- the process's one pool (local or MPI)
 --   pool:ensure(n, threads, log_dir)       -- local: start workers up to n (MPI: all ranks)
---   pool:send(w, msg)                      -- msg: a plain table
+--   pool:send(w, msg)                      -- msg: a plain table (send_raw: its JSON)
 --   pool:wait(seconds) -> { {w =, msg =} | {w =, lost = reason}, ... }
 --   pool:kill(w) -> true | nil, why        -- local only
 --   pool:list() -> { w, ... }              -- live workers
@@ -117,10 +117,12 @@ function Local:list()
   return out
 end
 
-function Local:send(w, msg)
+function Local:send(w, msg) return self:send_raw(w, json.encode(msg)) end
+
+function Local:send_raw(w, bytes)
   local s = self.slots[w]
   if not s then return nil, "no worker " .. tostring(w) end
-  return core().send(s.fd, json.encode(msg))
+  return core().send(s.fd, bytes)
 end
 
 -- Ends worker w's process (if alive), reaps it, frees its slot: the reason it ended.
@@ -196,9 +198,8 @@ function Mpi:list()
   return out
 end
 
-function Mpi:send(w, msg)
-  return self.mpi.send(w, json.encode(msg))
-end
+function Mpi:send(w, msg) return self.mpi.send(w, json.encode(msg)) end
+function Mpi:send_raw(w, bytes) return self.mpi.send(w, bytes) end
 
 function Mpi:wait(seconds)
   local events = {}
