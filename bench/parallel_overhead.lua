@@ -41,9 +41,8 @@ local o = bench.args{ mode = "search", workers = 32, trials = 3000, sleep = 0.02
                       profile = "no" }
 local search_mod = require "nas.search"
 if o.out == "" then
-  local p = os.tmpname()
-  os.remove(p)
-  o.out = p .. "_nas_overhead"
+  -- one name every process of the run derives alike (workers run this script too)
+  o.out = ("/tmp/nas_overhead_%s_%d_%d"):format(o.mode, o.workers, o.trials)
 end
 
 -- Every genotype a distinct graph: a linear layer of `out` outputs.
@@ -210,7 +209,10 @@ if o.profile == "yes" and nas.role() == "coordinator" then
   wrap(List, "tell", "strategy tell")
 end
 
-if nas.role() == "coordinator" then os.remove(barrier) end
+if nas.role() == "coordinator" then
+  os.remove(barrier)
+  os.execute(("rm -rf '%s'"):format(o.out)) -- a fresh run, never a resumed one
+end
 local c0, t0 = os.clock(), bench.now()
 local load0 = loadavg()
 local r = nas.search{
