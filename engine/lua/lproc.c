@@ -11,6 +11,7 @@
  *   core.wait(pid [, block]) -> "running" | "exited", code | "signal", signo
  *   core.kill(pid, signo), core.close(fd)
  *   core.lock(path) -> fd | nil, msg, holder_pid;  core.unlock(fd)
+ *   core.memory_limit(mb | nil) -> bytes | nil  (a cap on this process's growth)
  *   core.hostname(), core.pid(), core.cpus(), core.now(), core.sleep(seconds)
  *
  * A frame is a 4-byte big-endian length and the payload. */
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -326,6 +328,42 @@ static int l_unlock(lua_State *L) {
   return 0;
 }
 
+/* Bytes of this process's data segment now (VmData: heap and private
+ * writable mappings, what RLIMIT_DATA counts), or -1. */
+static long long data_bytes(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long long kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "VmData:", 7) == 0) { kb = strtoll(line + 7, NULL, 10); break; }
+  fclose(f);
+  return kb < 0 ? -1 : kb * 1024;
+}
+
+/* core.memory_limit(mb) -> limit bytes: from now on this process may grow its
+ * data segment by at most mb MiB (RLIMIT_DATA's soft limit; an allocation past
+ * it fails: libtorch raises, Lua reports "not enough memory").
+ * core.memory_limit(nil) lifts it back to the hard limit. */
+static int l_memory_limit(lua_State *L) {
+  struct rlimit r;
+  if (getrlimit(RLIMIT_DATA, &r) != 0) return fail_errno(L, "getrlimit");
+  if (lua_isnoneornil(L, 1)) {
+    r.rlim_cur = r.rlim_max;
+  } else {
+    lua_Number mb = luaL_checknumber(L, 1);
+    if (!(mb > 0) || mb > 1e9) luaL_argerror(L, 1, "MiB > 0 expected");
+    long long now = data_bytes();
+    if (now < 0) return fail_errno(L, "/proc/self/status");
+    rlim_t want = (rlim_t)now + (rlim_t)(mb * 1048576.0);
+    r.rlim_cur = (r.rlim_max != RLIM_INFINITY && want > r.rlim_max) ? r.rlim_max : want;
+  }
+  if (setrlimit(RLIMIT_DATA, &r) != 0) return fail_errno(L, "setrlimit");
+  if (r.rlim_cur == RLIM_INFINITY) lua_pushnil(L);
+  else lua_pushinteger(L, (lua_Integer)r.rlim_cur);
+  return 1;
+}
+
 static int l_hostname(lua_State *L) {
   char buf[256];
   if (gethostname(buf, sizeof buf) != 0) strcpy(buf, "?");
@@ -378,6 +416,7 @@ static const luaL_Reg proc_funcs[] = {
   {"close", l_close},
   {"lock", l_lock},
   {"unlock", l_unlock},
+  {"memory_limit", l_memory_limit},
   {"hostname", l_hostname},
   {"pid", l_pid},
   {"cpus", l_cpus},

@@ -54,7 +54,7 @@ end
 --   record(trial, graph)       stores and tells a finished trial
 --   out_of_budget(nrunning) -> reason | nil
 --   running_add(job, w)       the store's in-flight row (record removes it)
---   timeout (seconds) | nil, observe_since(n) -> told trials n+1.. for evaluator:observe, or nil
+--   timeout (seconds) | nil, memory_mb | nil (the trial's limits), observe_since(n) -> told trials n+1.. for evaluator:observe, or nil
 --   prog (the progress display)
 -- Returns the stop reason.
 function M.coordinate(h)
@@ -124,7 +124,7 @@ function M.coordinate(h)
     local st = state[w]
     job.started = now()
     local msg = { t = "trial", id = job.id, genotype = not job.gjson and job.genotype or nil, seed = job.seed,
-                  fidelity = job.fidelity, timeout = h.timeout }
+                  fidelity = job.fidelity, timeout = h.timeout, memory_mb = h.memory_mb }
     if h.observe_since then
       local obs, upto = h.observe_since(st.seen or 0)
       if obs and #obs > 0 then msg.observe = obs end

@@ -238,35 +238,50 @@ function M.evaluate_genotype(env, id, genotype, seed, fidelity)
   return t, graph
 end
 
--- Runs f() under a time limit of `seconds` (nil: none): training progress
--- callbacks and a Lua instruction-count hook raise "timeout: ..." past it.
+-- Runs f() under the trial's limits: `seconds` (nil: none) -- training
+-- progress callbacks and a Lua instruction-count hook raise "timeout: ..."
+-- past it -- and `memory_mb` (nil: none) -- the process may grow by at most
+-- that much while f runs (an allocation past it fails the trial: "out of memory").
 local function now() return require("nas.core").now() end
-local function with_deadline(env, seconds, f)
-  if not seconds then return f() end
-  local deadline = now() + seconds
-  local msg = ("timeout: the trial ran longer than %gs"):format(seconds)
+local function with_limits(env, seconds, memory_mb, f)
+  if not seconds and not memory_mb then return f() end
+  local core = require "nas.core"
   local progress = env.progress
-  env.progress = function(p)
-    if now() > deadline then error(msg, 0) end
-    if progress then progress(p) end
-  end
-  debug.sethook(function()
-    if now() > deadline then
-      debug.sethook()
-      error(msg, 0)
+  if seconds then
+    local deadline = now() + seconds
+    local msg = ("timeout: the trial ran longer than %gs"):format(seconds)
+    env.progress = function(p)
+      if now() > deadline then error(msg, 0) end
+      if progress then progress(p) end
     end
-  end, "", 100000)
+    debug.sethook(function()
+      if now() > deadline then
+        debug.sethook()
+        error(msg, 0)
+      end
+    end, "", 100000)
+  end
+  if memory_mb then core.memory_limit(memory_mb) end
   local res = table.pack(pcall(f))
-  debug.sethook()
+  if memory_mb then core.memory_limit(nil) end
+  if seconds then debug.sethook() end
   env.progress = progress
   if not res[1] then error(res[2], 0) end
+  local t = res[2]
+  -- The engine's and Lua's ways of saying an allocation failed, as one reason.
+  if memory_mb and type(t) == "table" and t.status == "failed" and type(t.reason) == "string"
+     and not t.reason:find("^out of memory")
+     and (t.reason:find("can't allocate memory", 1, true) or t.reason:find("not enough memory", 1, true)
+          or t.reason:find("bad_alloc", 1, true) or t.reason:find("out of memory", 1, true)) then
+    t.reason = ("out of memory (limits.memory_mb = %g): %s"):format(memory_mb, t.reason)
+  end
   return table.unpack(res, 2, res.n)
 end
 
 -- ---- options ----------------------------------------------------------------
 
 local search_keys = { "space", "strategy", "evaluate", "objectives", "constraints", "budget", "seed", "out",
-                      "progress", "log", "clock", "reference", "workers", "trial_timeout" }
+                      "progress", "log", "clock", "reference", "workers", "trial_timeout", "limits" }
 
 local function default_clock()
   local ok, sys = pcall(require, "system")
@@ -330,6 +345,18 @@ local function check(opts, level)
   if opts.trial_timeout ~= nil and (type(opts.trial_timeout) ~= "number" or not (opts.trial_timeout > 0)
                                     or opts.trial_timeout == math.huge) then
     util.argerror(1, "search", "field 'trial_timeout' must be a number of seconds > 0", level)
+  end
+  if opts.limits ~= nil then
+    util.check_options(opts.limits, { "trial_seconds", "memory_mb" }, 1, "search (limits)", level)
+    for _, k in ipairs{ "trial_seconds", "memory_mb" } do
+      local v = opts.limits[k]
+      if v ~= nil and (type(v) ~= "number" or not (v > 0) or v == math.huge) then
+        util.argerror(1, "search", ("limits.%s must be a number > 0"):format(k), level)
+      end
+    end
+    if opts.limits.trial_seconds and opts.trial_timeout then
+      util.argerror(1, "search", "give trial_timeout or limits.trial_seconds, not both", level)
+    end
   end
   if opts.reference ~= nil then
     local ok = type(opts.reference) == "table" and #opts.reference > 0
@@ -407,7 +434,7 @@ local function serve(opts, obj, cons, better_fn, k)
   local function evaluate(msg)
     local fidelity = type(msg.fidelity) == "table" and msg.fidelity or nil
     local t0 = now()
-    local t, graph = with_deadline(env, msg.timeout, function()
+    local t, graph = with_limits(env, msg.timeout, msg.memory_mb, function()
       return M.evaluate_genotype(env, msg.id, msg.genotype, msg.seed, fidelity)
     end)
     if is_interrupt(t.reason) then error(t.reason, 0) end
@@ -443,6 +470,8 @@ function M.run(opts)
 
   local cfg = util.config()
   local seed = opts.seed or cfg.seed
+  local trial_seconds = opts.trial_timeout or (opts.limits and opts.limits.trial_seconds)
+  local memory_mb = opts.limits and opts.limits.memory_mb
   local budget = opts.budget
   local nworkers = opts.workers or cfg.workers or 1
   local pool
@@ -660,8 +689,8 @@ function M.run(opts)
       end
       stopped = parallel.coordinate{
         pool = pool, n = nworkers, threads = threads, k = k, log_dir = log_dir, prog = prog,
-        timeout = opts.trial_timeout,
-        hard_timeout = opts.trial_timeout and opts.trial_timeout + math.max(5, 0.25 * opts.trial_timeout),
+        timeout = trial_seconds, memory_mb = memory_mb,
+        hard_timeout = trial_seconds and trial_seconds + math.max(5, 0.25 * trial_seconds),
         ask = ask,
         new_id = function()
           local id = next_id
@@ -704,7 +733,7 @@ function M.run(opts)
       end
       prog:trial_start(job.id)
       local t0 = clock()
-      local t, graph = with_deadline(env, opts.trial_timeout, function()
+      local t, graph = with_limits(env, trial_seconds, memory_mb, function()
         return M.evaluate_genotype(env, job.id, job.genotype, job.seed, job.fidelity)
       end)
       local t1 = clock()
