@@ -75,7 +75,7 @@ static void lstop(lua_State *L, lua_Debug *ar) {
 static void laction(int i) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
   signal(i, SIG_DFL);
-  nas_interrupt();
+  nas_interrupt_set();
   lua_sethook(globalL, lstop, flag, 1);
 }
 
@@ -419,6 +419,9 @@ int main(int argc, char **argv) {
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
   mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
   mallopt(M_TOP_PAD, 64 * 1024 * 1024);
+  /* A write past a file-size limit fails with EFBIG (the store reports a full
+   * disk and stays consistent) instead of killing the process. */
+  signal(SIGXFSZ, SIG_IGN);
   lua_State *L = luaL_newstate();
   if (L == NULL) {
     l_message(argv[0], "cannot create state: not enough memory");

@@ -505,7 +505,12 @@ function M.run(opts)
       error(("search: %s is in use by another search%s; wait for it to end, or use another 'out'"):format(
         opts.out, holder and (" (nasrun process %d)"):format(holder) or (why and " (" .. why .. ")" or "")), 2)
     end
-    store = store_mod.open(opts.out)
+    local okst, st = pcall(store_mod.open, opts.out)
+    if not okst then
+      core.unlock(lockfd)
+      error("search: " .. tostring(st):gsub("^[^:\n]+:%d+: ", ""), 2)
+    end
+    store = st
     local fp = { space = space_name(space), seed = tostring(seed), objectives = obj.describe,
                  strategy = strategy_name(strategy) }
     local same, diff = store:fingerprint(fp)
@@ -625,10 +630,17 @@ function M.run(opts)
     ntold = ntold + 1
     t.told = ntold
     if store then
-      if t.cached_from then
-        store:insert_repeat(t, gjson)
-      else
-        store:insert(t, graph, gjson, mjson)
+      local okw, werr = pcall(function()
+        if t.cached_from then
+          store:insert_repeat(t, gjson)
+        else
+          store:insert(t, graph, gjson, mjson)
+        end
+      end)
+      if not okw then
+        error(("search: cannot write trial #%d to %s/trials.db (%s; is the disk full?). The trials stored " ..
+               "before it are safe: run the same command again when there is space, and the search resumes")
+               :format(t.id, opts.out, tostring(werr):gsub("^trial store: LuaSQL: ", ""):gsub(" %(in: .*$", "")), 0)
       end
     end
     add(t, graph, opts.evaluate)

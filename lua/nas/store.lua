@@ -314,6 +314,12 @@ function M.mkdir(dir)
   end
 end
 
+-- SQLite's quick integrity check (pages, not indexes' contents): true when it passes.
+local function opts_quick_ok(conn)
+  local ok, r = pcall(rows, conn, "PRAGMA quick_check")
+  return ok and r[1] and (r[1].quick_check == "ok" or r[1].integrity_check == "ok")
+end
+
 -- nas.store(dir [, {create = true}]) -> Store. Opens <dir>/trials.db,
 -- creating the folder and the tables unless create = false.
 function M.open(dir, opts)
@@ -327,26 +333,45 @@ function M.open(dir, opts)
   local conn, msg = env:connect(path)
   if not conn then error(("cannot open %s: %s"):format(path, tostring(msg)), 2) end
   local self = setmetatable({ conn = conn, path = path, dir = dir }, Store)
-  -- PRAGMA journal_mode returns a row: read it so the statement completes.
-  rows(conn, "PRAGMA busy_timeout = 10000")
-  rows(conn, "PRAGMA journal_mode = WAL")
-  -- WAL + NORMAL: a commit survives a killed process (kill -9); only a power
-  -- cut may lose the last commits, never consistency.
-  exec(conn, "PRAGMA synchronous = NORMAL")
-  if create then
-    for _, s in ipairs(schema) do exec(conn, s) end
-  end
-  local have = {}
-  for _, r in ipairs(rows(conn, "PRAGMA table_info(trials)")) do have[r.name] = true end
-  if create then
-    for _, c in ipairs(added_columns) do
-      if not have[c[1]] then
-        exec(conn, ("ALTER TABLE trials ADD COLUMN %s %s"):format(c[1], c[2]))
-        have[c[1]] = true
+  local ok, err = pcall(function()
+    -- PRAGMA journal_mode returns a row: read it so the statement completes.
+    rows(conn, "PRAGMA busy_timeout = 10000")
+    rows(conn, "PRAGMA journal_mode = WAL")
+    -- WAL + NORMAL: a commit survives a killed process (kill -9); only a power
+    -- cut may lose the last commits, never consistency.
+    exec(conn, "PRAGMA synchronous = NORMAL")
+    local tables = {}
+    for _, r in ipairs(rows(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")) do tables[r.name] = true end
+    if next(tables) ~= nil and not (tables.trials and tables.run) then
+      error("an SQLite database, but not a trial store (it has no 'trials' and 'run' tables)", 0)
+    end
+    if tables.trials and not opts_quick_ok(conn) then
+      error("the database is damaged (SQLite's integrity check fails)", 0)
+    end
+    if create then
+      for _, sql in ipairs(schema) do exec(conn, sql) end
+    end
+    local have = {}
+    for _, r in ipairs(rows(conn, "PRAGMA table_info(trials)")) do have[r.name] = true end
+    if create then
+      for _, c in ipairs(added_columns) do
+        if not have[c[1]] then
+          exec(conn, ("ALTER TABLE trials ADD COLUMN %s %s"):format(c[1], c[2]))
+          have[c[1]] = true
+        end
       end
     end
+    self.columns = have
+  end)
+  if not ok then
+    conn:close()
+    local why = tostring(err):gsub("^trial store: LuaSQL: ", ""):gsub(" %(in: .*%)$", "")
+    if why:find("not a database", 1, true) or why:find("malformed", 1, true) then
+      why = why .. ": the file is damaged or is not a trial store"
+    end
+    error(("cannot use %s: %s. It was left as it is: move it away to start afresh, or use another run " ..
+           "folder"):format(path, why), 2)
   end
-  self.columns = have
   local okr, nr = pcall(rows, conn, "SELECT COUNT(*) AS n FROM running")
   self.nrunning = okr and math.tointeger(nr[1].n) or 0
   return self
