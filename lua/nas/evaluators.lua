@@ -62,6 +62,19 @@ function M.train(opts)
   for _, k in ipairs(recipe_keys) do recipe[k] = opts[k] end
   recipe.epochs = recipe.epochs or (recipe.steps == nil and 1 or nil)
   recipe.batch = recipe.batch or 128
+  for _, k in ipairs{ "epochs", "steps", "batch", "step_size", "warmup" } do
+    local v = recipe[k]
+    if v ~= nil and (math.type(v) ~= "integer" or v < (k == "warmup" and 0 or 1) or v > 1e9) then
+      util.argerror(1, "train", ("field '%s' must be an integer >= %d"):format(k, k == "warmup" and 0 or 1), 2)
+    end
+  end
+  for _, k in ipairs{ "lr", "momentum", "weight_decay", "gamma", "beta1", "beta2", "eps", "label_smoothing",
+                      "grad_clip" } do
+    local v = recipe[k]
+    if v ~= nil and (type(v) ~= "number" or v ~= v or v < 0 or v == math.huge) then
+      util.argerror(1, "train", ("field '%s' must be a finite number >= 0"):format(k), 2)
+    end
+  end
   if recipe.fraction ~= nil and (type(recipe.fraction) ~= "number" or recipe.fraction <= 0 or recipe.fraction > 1) then
     util.argerror(1, "train", "field 'fraction' must be a number in (0, 1]", 2)
   end
