@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/run.sh: runs the four benchmarks of issue 2 (item 7), nasrun against
+# bench/run.sh: runs the four benchmarks of bench/README.md, nasrun against
 # the same work in PyTorch from Python (/usr/bin/python3, same libtorch), in
 # the same run, alternating which side goes first in each round, and prints
 # one summary table (medians over rounds) with ratios and PASS/FAIL.

@@ -1,4 +1,4 @@
--- bench/search_overhead.lua: the search loop's own cost per trial (issue 3, target < 1 ms).
+-- bench/search_overhead.lua: the search loop's own cost per trial (target < 1 ms).
 --
 --   nasrun bench/search_overhead.lua [trials=10000] [strategy=evolution|random] [space=chain]
 --

@@ -1,4 +1,4 @@
--- bench/search_quality.lua: evolution vs random search on the same budget and seeds (issue 3).
+-- bench/search_quality.lua: evolution vs random search on the same budget and seeds.
 --
 --   nasrun bench/search_quality.lua [seeds=3] [trainings=24] [fraction=0.04] [valid=2000]
 --                                   [population=8] [sample=3] [strategies=evolution,random]

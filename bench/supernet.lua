@@ -1,5 +1,5 @@
 -- bench/supernet.lua: one-shot search (DARTS, GDAS, SPOS, ENAS) on the cell space
--- against random cells, on Fashion-MNIST (issue 5, item 4).
+-- against random cells, on Fashion-MNIST.
 --
 --   nasrun --threads 2 bench/supernet.lua [--methods darts,gdas,spos,enas] [--minutes 20] [--n 50]
 --          [--seeds 3] [--cache runs/proxies_fmnist.json] [--darts_epochs 4] [--gdas_epochs 10]

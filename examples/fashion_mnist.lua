@@ -12,7 +12,7 @@
 -- kind: conv32-pool-conv64-pool-flatten-linear) are then retrained with the same
 -- recipe (retrain_epochs epochs, cosine schedule, horizontal flips) on all
 -- 60000 training images and measured on the 10000 test images: the only use of
--- the test set. Target (issue 3): test accuracy >= 91.6% with < 100k params.
+-- the test set. Target: test accuracy >= 91.6% with < 100k params.
 --
 -- It uses every core: one worker process per core (each with one intra-op
 -- thread) trains candidates side by side, and the re-ranking and the final

@@ -22,7 +22,7 @@
 -- op; the supernet is then left in "fixed" mode). On Fashion-MNIST within 20
 -- minutes the logits barely move, and over the same 6 searches the scored cell
 -- beat the random cells' median in 5 (both recipes) and the argmax cell in 5 (1
--- epoch on 20 %) and 2 (1 epoch on all the data): README, "Validation".
+-- epoch on 20 %) and 2 (1 epoch on all the data): docs/results.md, "Supernets on Fashion-MNIST".
 local util = require "nas.util"
 local darts = require "strategies.darts"
 

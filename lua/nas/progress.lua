@@ -44,7 +44,7 @@ local function human_count(n)
   return ("%d"):format(math.floor(n))
 end
 
--- Seconds left, from the trial budget (mean time of this session's trials)
+-- Seconds left, from the trial budget (mean time of this run's trials)
 -- and the minutes budget, whichever ends first.
 function P:eta(elapsed_before)
   local now = self.clock() - self.start

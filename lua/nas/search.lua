@@ -536,7 +536,7 @@ function M.run(opts)
 
   local trials, cache, best = {}, {}, nil
   local told = {} -- public views of the told trials, in tell order (for workers' evaluator:observe)
-  local counted = 0 -- seconds spent by trials of earlier sessions
+  local counted = 0 -- seconds spent by trials of earlier runs of this search
   local function add(t, graph, tev)
     t.graph = graph
     if t.cached_from then
@@ -564,7 +564,7 @@ function M.run(opts)
   local observe = has_observe and function(t) ev:observe(t) end or function() end
 
   -- Resume: replay the finished trials through tell, in tell order; trials
-  -- that were running when an earlier parallel session stopped are recorded
+  -- that were running when an earlier run of a parallel search stopped are recorded
   -- as failed (lost) and told after them.
   local resumed, lost = 0, 0
   local ntold = 0

@@ -1,5 +1,5 @@
 -- busted --lua=lua5.4 tests/lua/nb201_spec.lua  (LUA_PATH/LUA_CPATH as in tests/CMakeLists.txt)
--- nas.bench.nb201 on a small generated table (and the README's facts on the shared
+-- nas.bench.nb201 on a small generated table (and the NAS-Bench-201 table's facts on the shared
 -- copy when it is there), spaces/nb201.lua, strategies/reinforce.lua.
 local nas = require "nas"
 local bench = require "nas.bench"
@@ -144,13 +144,13 @@ describe("nas.bench.nb201 on the shared table", function()
   local f = io.open(shared .. "nb201.csv")
   if not f then
     it("is not run: ../shared/bench/nb201/nb201.csv is absent", function()
-      print("\nnb201_spec: ../shared/bench/nb201/nb201.csv is absent; the README's checks were NOT run")
+      print("\nnb201_spec: ../shared/bench/nb201/nb201.csv is absent; the table's checks were NOT run")
     end)
     return
   end
   f:close()
 
-  it("has the README's facts (optimum at 6111, the all-skip cell 1835) and loads in well under a second", function()
+  it("has the table's facts (optimum at 6111, the all-skip cell 1835) and loads in well under a second", function()
     local t0 = os.clock()
     local ev = nas.bench.nb201{ path = shared .. "nb201.csv", path12 = shared .. "nb201_12epoch.csv" }
     assert.is_true(os.clock() - t0 < 1.0)
