@@ -11,9 +11,17 @@
 -- 2C, 4C) with a ResNet basic block of stride 2 between stages, then
 -- bn-relu-gap-linear, as in NAS-Bench-201.
 --
--- An edge whose source node is all zero (all its inputs are "none") contributes
--- nothing, and a cell whose output is all zero outputs a zero op: such cells
--- are valid, as in NAS-Bench-201.
+-- A node whose inputs are all "none" is all zero. Option `prune` (default true)
+-- says what the edges leaving such a node become:
+--   prune = true   they are left out (an op on an all-zero input is dropped, and
+--                  a cell whose output is all zero outputs a zero op): a smaller,
+--                  cheaper net, the same function at initialisation;
+--   prune = false  the node is a zero op and every edge's op is built on it, as
+--                  NAS-Bench-201's network does (ReLU-conv-BN of zeros is BN's
+--                  learnable shift, not zero): the benchmark's params and MACs
+--                  (spaces/nb201.lua builds this way).
+-- Both are valid for every cell, and they give the same graph for a cell
+-- without all-zero nodes.
 --
 -- nas.supernet(space) builds the one-shot supernet of this space: every edge
 -- holds all five ops joined by a mixed node (decision = the edge), for DARTS,
@@ -28,6 +36,7 @@ local defaults = {
   classes = 10,
   C = 8, -- channels of the first stage
   N = 1, -- cells per stage
+  prune = true, -- leave out the ops on all-zero nodes (see above); false: NB201's network
 }
 
 local function edge_name(i, j) return ("edge_%d_%d"):format(i, j) end
@@ -59,7 +68,7 @@ local function edge(c, net, ops, i, j, x, C)
   return apply(net, ops[name], x, C)
 end
 
-local function cell(c, net, x, ops, C)
+local function cell(c, net, x, ops, C, prune)
   local node = { [0] = x }
   for i = 1, 3 do
     local terms = {}
@@ -73,6 +82,8 @@ local function cell(c, net, x, ops, C)
       node[i] = terms[1]
     elseif #terms > 1 then
       node[i] = net:add(terms)
+    elseif not prune then
+      node[i] = net:zero{ input = x } -- all zero, and the edges leaving it are built
     end
   end
   return node[3] or net:zero{ input = x }
@@ -92,6 +103,9 @@ local function build(c, o)
   if type(o.input) ~= "table" or #o.input ~= 3 then
     error("spaces/cell: option 'input' must be an image shape {C, H, W}", 0)
   end
+  if type(o.prune) ~= "boolean" then
+    error("spaces/cell: option 'prune' must be a boolean, got " .. type(o.prune), 0)
+  end
   local ops = {}
   if not c.supernet then -- (a supernet build asks them edge by edge, through c:op)
     for _, e in ipairs(EDGES) do
@@ -109,7 +123,7 @@ local function build(c, o)
       width = width * 2
       x = reduction(net, x, width)
     end
-    for _ = 1, o.N do x = cell(c, net, x, ops, width) end
+    for _ = 1, o.N do x = cell(c, net, x, ops, width, o.prune) end
   end
   net:bn{ input = x }
   net:relu(); net:gap()

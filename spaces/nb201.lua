@@ -14,7 +14,9 @@
 -- and a benchmark loop over nas.bench.nb201 does no graph work at all. They draw
 -- from the rng exactly as the generic nas.space methods do on spaces/cell.lua,
 -- so a search gives the same genotypes on either space. build(g) (and anything
--- not listed above) is spaces/cell.lua's own code with NB201's options.
+-- not listed above) is spaces/cell.lua's own code with NB201's options, pruning
+-- off: NAS-Bench-201's network op for op, its params equal to the table's params_m
+-- for every cell (tests/lua/nb201_exact_spec.lua).
 local cell = require "spaces.cell"
 local bench = require "nas.bench"
 local spacemod = require "nas.space"
@@ -28,7 +30,7 @@ local NOPS = #OPS
 -- The cell space's function (the one place spaces/cell.lua keeps it) under NB201's options.
 local cell_fn = rawget(cell, "_fn")
 local space = nas.space("nb201", function(c, o) return cell_fn(c, o) end,
-                        { input = { 3, 32, 32 }, classes = 10, C = 16, N = 5 })
+                        { input = { 3, 32, 32 }, classes = 10, C = 16, N = 5, prune = false })
 
 local M = space
 M.OPS, M.EDGES, M.arch_string, M.from_arch_string = OPS, cell.EDGES, cell.arch_string, cell.from_arch_string
