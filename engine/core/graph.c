@@ -1,5 +1,6 @@
-/* The graph IR: nodes stored inline in one growing array, shape inference at
- * add time (the op table's rules, ops.c), cached costs and hashes, accessors,
+/* The graph IR: nodes stored inline in one growing array, attributes resolved
+ * (attr.c) and shapes inferred (the op table's rules, ops.c) at add time, cached
+ * costs and hashes (hash.c), accessors,
  * nas_graph_from_desc (stable Kahn sort + cycle report) and the summary table.
  *
  * Costs (params, MACs, activations) sum over all nodes, including nodes that do
@@ -12,16 +13,6 @@
 #include "graph_impl.h"
 
 typedef long long ll;
-
-nas_status nas_node_err(const nas_shape_ctx *c, nas_status st, const char *fmt, ...) {
-  char msg[448];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return nas_seterr(c->err, st, "node %d (%s): %s", nas_label(c, c->id),
-                    nas_op_table[c->n->op].name, msg);
-}
 
 /* ---- lifetime ------------------------------------------------------------ */
 
@@ -93,109 +84,6 @@ nas_graph *nas_graph_clone(const nas_graph *g) {
   return c;
 }
 
-/* ---- attributes ---------------------------------------------------------- */
-
-static const char *kind_name(nas_attr_kind k) {
-  switch (k) {
-  case NAS_ATTR_KIND_INT: return "an int";
-  case NAS_ATTR_KIND_FLOAT: return "a float";
-  case NAS_ATTR_KIND_STR: return "a string";
-  }
-  return "an invalid kind";
-}
-
-static nas_status unknown_attr(const nas_shape_ctx *c, const nas_op_info *oi, const char *key) {
-  char list[256];
-  size_t len = 0;
-  list[0] = '\0';
-  for (int i = 0; i < oi->nattrs && len < sizeof list; i++)
-    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", oi->attrs[i].key);
-  if (oi->nattrs == 0)
-    return nas_node_err(c, NAS_EINVAL, "unknown attribute '%s'; %s takes no attributes", key,
-                        oi->name);
-  return nas_node_err(c, NAS_EINVAL, "unknown attribute '%s'; %s takes %s", key, oi->name, list);
-}
-
-/* One given attribute into slot i of the node. */
-static nas_status set_attr(const nas_shape_ctx *c, const nas_attr_spec *s, const nas_attr *a,
-                           nas_aval *v) {
-  if (s->chk == NAS_CHK_PAD) {
-    if (a->kind == NAS_ATTR_KIND_STR) {
-      if (a->s && strcmp(a->s, "same") == 0) v->i = -1;
-      else if (a->s && strcmp(a->s, "valid") == 0) v->i = 0;
-      else
-        return nas_node_err(c, NAS_EINVAL,
-                            "attribute 'padding' must be \"same\", \"valid\" or an int >= 0, got '%s'",
-                            a->s ? a->s : "(null)");
-      return NAS_OK;
-    }
-    if (a->kind != NAS_ATTR_KIND_INT)
-      return nas_node_err(c, NAS_EINVAL,
-                          "attribute 'padding' must be an int or \"same\"/\"valid\", got %s",
-                          kind_name(a->kind));
-    if (a->i < 0)
-      return nas_node_err(c, NAS_EINVAL, "attribute 'padding' must be >= 0, got %lld", (ll)a->i);
-    v->i = a->i;
-    return NAS_OK;
-  }
-  if (s->kind == NAS_ATTR_KIND_INT) {
-    if (a->kind != NAS_ATTR_KIND_INT)
-      return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be an int, got %s", s->key,
-                          kind_name(a->kind));
-    v->i = a->i;
-    if (s->chk == NAS_CHK_POS && a->i <= 0)
-      return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be > 0, got %lld", s->key, (ll)a->i);
-    if (s->chk == NAS_CHK_NONNEG && a->i < 0)
-      return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be >= 0, got %lld", s->key, (ll)a->i);
-    if (s->chk == NAS_CHK_BOOL && a->i != 0 && a->i != 1)
-      return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be 0 or 1, got %lld", s->key,
-                          (ll)a->i);
-    return NAS_OK;
-  }
-  /* FLOAT key: an int is accepted */
-  if (a->kind == NAS_ATTR_KIND_INT) v->f = (double)a->i;
-  else if (a->kind == NAS_ATTR_KIND_FLOAT) v->f = a->f;
-  else
-    return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be a float, got %s", s->key,
-                        kind_name(a->kind));
-  double f = v->f;
-  if (s->chk == NAS_CHK_PROB && !(f >= 0.0 && f < 1.0))
-    return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be in [0, 1), got %g", s->key, f);
-  if (s->chk == NAS_CHK_UNIT && !(f >= 0.0 && f <= 1.0))
-    return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be in [0, 1], got %g", s->key, f);
-  if (s->chk == NAS_CHK_POSF && !(f > 0.0 && f < 1e300))
-    return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be > 0, got %g", s->key, f);
-  return NAS_OK;
-}
-
-static nas_status resolve_attrs(const nas_shape_ctx *c, const nas_op_info *oi,
-                                const nas_attr *attrs, int nattrs) {
-  nas_node *n = c->n;
-  unsigned seen = 0;
-  for (int i = 0; i < oi->nattrs; i++) {
-    if (oi->attrs[i].kind == NAS_ATTR_KIND_FLOAT) n->a[i].f = oi->attrs[i].df;
-    else n->a[i].i = oi->attrs[i].di;
-  }
-  if (nattrs < 0 || (nattrs > 0 && !attrs))
-    return nas_node_err(c, NAS_EINVAL, "bad attribute list (%d attributes)", nattrs);
-  for (int j = 0; j < nattrs; j++) {
-    const nas_attr *a = &attrs[j];
-    if (!a->key) return nas_node_err(c, NAS_EINVAL, "attribute %d has no key", j);
-    int i = 0;
-    while (i < oi->nattrs && strcmp(oi->attrs[i].key, a->key) != 0) i++;
-    if (i == oi->nattrs) return unknown_attr(c, oi, a->key);
-    if (seen & (1u << i))
-      return nas_node_err(c, NAS_EINVAL, "attribute '%s' given twice", a->key);
-    seen |= 1u << i;
-    nas_status st = set_attr(c, &oi->attrs[i], a, &n->a[i]);
-    if (st) return st;
-  }
-  for (int i = 0; i < oi->nattrs; i++)
-    if (oi->attrs[i].required && !(seen & (1u << i)))
-      return nas_node_err(c, NAS_EINVAL, "missing required attribute '%s'", oi->attrs[i].key);
-  return NAS_OK;
-}
-
 /* ---- adding nodes -------------------------------------------------------- */
 
 static const char *arity_msg(char *m, size_t cap, const nas_op_info *oi, int got) {
@@ -231,7 +119,8 @@ static int graph_add(nas_graph *g, const char *opname, const int *inputs, int ni
   nas_node nd;
   memset(&nd, 0, sizeof nd);
   nd.op = (uint8_t)op;
-  nas_shape_ctx c = {g, &nd, id, labels, err};
+  const nas_node *in[NAS_MAX_INPUTS];
+  nas_shape_ctx c = {in, &nd, oi->name, id, labels, err};
 
   if (ninputs < 0 || (ninputs > 0 && !inputs)) {
     nas_node_err(&c, NAS_EINVAL, "bad input list (%d inputs)", ninputs);
@@ -257,14 +146,15 @@ static int graph_add(nas_graph *g, const char *opname, const int *inputs, int ni
     }
     nd.nin = (uint8_t)ninputs;
   }
-  if (resolve_attrs(&c, oi, attrs, nattrs)) return -1;
+  for (int i = 0; i < nd.nin; i++) in[i] = &g->nodes[nd.in[i]];
+  if (nas_attrs_resolve(&c, oi->attrs, oi->nattrs, attrs, nattrs)) return -1;
   if (oi->shape(&c)) return -1;
 
   int64_t numel = 1;
   for (int i = 0; i < nd.ndim; i++) numel = nas_mulc(numel, nd.dims[i]);
   nd.numel = numel;
-  nd.params = oi->params ? oi->params(g, &nd) : 0;
-  nd.flops = oi->flops ? oi->flops(g, &nd) : 0;
+  nd.params = oi->params ? oi->params(in, &nd) : 0;
+  nd.flops = oi->flops ? oi->flops(in, &nd) : 0;
   int64_t tp = nas_addc(g->params, nd.params), tf = nas_addc(g->flops, nd.flops);
   int64_t ta = nas_addc(g->acts, numel);
   if (numel < 0 || nd.params < 0 || nd.flops < 0 || tp < 0 || tf < 0 || ta < 0) {

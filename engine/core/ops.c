@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "graph_impl.h"
+#include "ops_impl.h"
 
 typedef long long ll;
 
@@ -68,7 +68,7 @@ int64_t nas_node_padding(const nas_node *n) {
   }
 }
 
-static const nas_node *input0(const nas_shape_ctx *c) { return &c->g->nodes[c->n->in[0]]; }
+static const nas_node *input0(const nas_shape_ctx *c) { return c->in[0]; }
 
 static nas_status need_chw(const nas_shape_ctx *c, const nas_node *in) {
   char s[64];
@@ -115,7 +115,7 @@ static nas_status shape_conv(nas_shape_ctx *c) {
     return nas_node_err(c, NAS_EGRAPH,
                         "groups %lld must divide the input channels (%lld) and out (%lld)",
                         (ll)a.g, (ll)cin, (ll)a.out);
-  int64_t ho, wo;
+  int64_t ho = 0, wo = 0;
   st = window_out(c, in, a.k, a.s, nas_node_padding(c->n), a.d, &ho, &wo);
   if (st) return st;
   c->n->ndim = 3;
@@ -125,10 +125,10 @@ static nas_status shape_conv(nas_shape_ctx *c) {
   return NAS_OK;
 }
 
-static int64_t params_conv(const nas_graph *g, const nas_node *n) {
+static int64_t params_conv(const nas_node *const *in, const nas_node *n) {
   conv_args a;
   conv_args_get(n, &a);
-  int64_t cin = g->nodes[n->in[0]].dims[0], kk = nas_mulc(a.k, a.k);
+  int64_t cin = in[0]->dims[0], kk = nas_mulc(a.k, a.k);
   int64_t bias = a.bias ? a.out : 0;
   if (a.g > 0) /* out * (C_in/g) * k * k + bias */
     return nas_addc(nas_mulc(nas_mulc(a.out, cin / a.g), kk), bias);
@@ -136,10 +136,10 @@ static int64_t params_conv(const nas_graph *g, const nas_node *n) {
   return nas_addc(nas_addc(nas_mulc(cin, kk), nas_mulc(cin, a.out)), bias);
 }
 
-static int64_t flops_conv(const nas_graph *g, const nas_node *n) {
+static int64_t flops_conv(const nas_node *const *in, const nas_node *n) {
   conv_args a;
   conv_args_get(n, &a);
-  int64_t cin = g->nodes[n->in[0]].dims[0], kk = nas_mulc(a.k, a.k);
+  int64_t cin = in[0]->dims[0], kk = nas_mulc(a.k, a.k);
   int64_t hw = nas_mulc(n->dims[1], n->dims[2]);
   if (a.g > 0) return nas_mulc(nas_mulc(hw, a.out), nas_mulc(cin / a.g, kk));
   return nas_addc(nas_mulc(hw, nas_mulc(cin, kk)), nas_mulc(hw, nas_mulc(cin, a.out)));
@@ -161,7 +161,7 @@ static nas_status shape_pool(nas_shape_ctx *c) {
   if (p > k / 2)
     return nas_node_err(c, NAS_EGRAPH, "padding %lld is more than half the kernel (k=%lld)",
                         (ll)p, (ll)k);
-  int64_t ho, wo;
+  int64_t ho = 0, wo = 0;
   st = window_out(c, in, k, a[PL_STRIDE].i, p, 1, &ho, &wo);
   if (st) return st;
   c->n->ndim = 3;
@@ -192,17 +192,17 @@ static nas_status shape_linear(nas_shape_ctx *c) {
   return NAS_OK;
 }
 
-static int64_t params_linear(const nas_graph *g, const nas_node *n) {
-  int64_t f = g->nodes[n->in[0]].dims[0], out = n->a[LN_OUT].i;
+static int64_t params_linear(const nas_node *const *in, const nas_node *n) {
+  int64_t f = in[0]->dims[0], out = n->a[LN_OUT].i;
   return nas_addc(nas_mulc(f, out), n->a[LN_BIAS].i ? out : 0);
 }
 
-static int64_t flops_linear(const nas_graph *g, const nas_node *n) {
-  return nas_mulc(g->nodes[n->in[0]].dims[0], n->a[LN_OUT].i);
+static int64_t flops_linear(const nas_node *const *in, const nas_node *n) {
+  return nas_mulc(in[0]->dims[0], n->a[LN_OUT].i);
 }
 
-static int64_t params_bn(const nas_graph *g, const nas_node *n) {
-  return n->a[BN_AFFINE].i ? nas_mulc(2, g->nodes[n->in[0]].dims[0]) : 0;
+static int64_t params_bn(const nas_node *const *in, const nas_node *n) {
+  return n->a[BN_AFFINE].i ? nas_mulc(2, in[0]->dims[0]) : 0;
 }
 
 static nas_status shape_gap(nas_shape_ctx *c) {
@@ -246,7 +246,7 @@ static int same_shape(const nas_node *a, const nas_node *b) {
 
 static nas_status merge_err(const nas_shape_ctx *c, int i, const char *rule) {
   char sa[64], sb[64];
-  const nas_node *a = input0(c), *b = &c->g->nodes[c->n->in[i]];
+  const nas_node *a = input0(c), *b = c->in[i];
   return nas_node_err(c, NAS_EGRAPH, "input %d (node %d) is %s but input 0 (node %d) is %s; %s",
                       i, nas_label(c, c->n->in[i]), nas_shape_str(sb, sizeof sb, b->ndim, b->dims),
                       nas_label(c, c->n->in[0]), nas_shape_str(sa, sizeof sa, a->ndim, a->dims),
@@ -255,14 +255,14 @@ static nas_status merge_err(const nas_shape_ctx *c, int i, const char *rule) {
 
 static nas_status shape_add(nas_shape_ctx *c) {
   for (int i = 1; i < c->n->nin; i++)
-    if (!same_shape(input0(c), &c->g->nodes[c->n->in[i]]))
+    if (!same_shape(input0(c), c->in[i]))
       return merge_err(c, i, "add needs equal shapes");
   return shape_same(c);
 }
 
 static nas_status shape_mixed(nas_shape_ctx *c) {
   for (int i = 1; i < c->n->nin; i++)
-    if (!same_shape(input0(c), &c->g->nodes[c->n->in[i]]))
+    if (!same_shape(input0(c), c->in[i]))
       return merge_err(c, i, "mixed needs equal shapes (its inputs are one decision's candidate ops)");
   return shape_same(c);
 }
@@ -271,7 +271,7 @@ static nas_status shape_concat(nas_shape_ctx *c) {
   const nas_node *a = input0(c);
   int64_t sum = a->dims[0];
   for (int i = 1; i < c->n->nin; i++) {
-    const nas_node *b = &c->g->nodes[c->n->in[i]];
+    const nas_node *b = c->in[i];
     if (b->ndim != a->ndim)
       return merge_err(c, i, "concat needs inputs of the same rank");
     if (a->ndim == 3 && (a->dims[1] != b->dims[1] || a->dims[2] != b->dims[2]))
@@ -285,7 +285,7 @@ static nas_status shape_concat(nas_shape_ctx *c) {
 }
 
 static nas_status shape_mul(nas_shape_ctx *c) {
-  const nas_node *a = input0(c), *b = &c->g->nodes[c->n->in[1]];
+  const nas_node *a = input0(c), *b = c->in[1];
   int ok = same_shape(a, b) || (a->ndim == 3 && b->ndim == 1 && b->dims[0] == a->dims[0]);
   if (!ok) {
     char rule[96];
@@ -389,14 +389,4 @@ int nas_op_attr_index(nas_op op, const char *key) {
   for (int i = 0; i < oi->nattrs; i++)
     if (strcmp(oi->attrs[i].key, key) == 0) return i;
   return -1;
-}
-
-char *nas_shape_str(char *buf, size_t cap, int ndim, const int64_t *dims) {
-  if (ndim == 3)
-    snprintf(buf, cap, "%lldx%lldx%lld", (ll)dims[0], (ll)dims[1], (ll)dims[2]);
-  else if (ndim == 1)
-    snprintf(buf, cap, "%lld", (ll)dims[0]);
-  else
-    snprintf(buf, cap, "?");
-  return buf;
 }
