@@ -1,16 +1,8 @@
 /* engine/torch/model.cpp — a libtorch module built from a nas_graph, behind
  * the C ABI of nas.h: build, forward, parameter count, latency, save/load,
- * device and engine-wide settings.
+ * device and engine-wide settings. The module's layout, each op's build and
+ * forward, and the walk over the nodes are in ops.cpp.
  *
- * Module layout (stable: save files and exported PyTorch code rely on it).
- * Node i gets submodules registered on the root module as
- *   conv               -> "n<i>_conv"  (Conv2d)
- *   sep_conv/dil_conv  -> "n<i>_dw" (depthwise Conv2d, groups=in, no bias)
- *                         "n<i>_pw" (pointwise 1x1 Conv2d, bias attr)
- *   linear             -> "n<i>_linear" (Linear)
- *   bn                 -> "n<i>_bn" (BatchNorm2d for {C,H,W}, BatchNorm1d for {F})
- * so tensors are named like "n3_conv.weight", "n5_bn.running_mean". Other ops
- * are parameter-free functions. "same" padding is dilation*(k-1)/2.
  * Mixed nodes (supernets) are mixed per the model's mix mode (nas.h,
  * "Supernets"); their architecture logits are not submodule parameters.
  *
@@ -31,7 +23,6 @@
 #include <cstdio>
 
 using nas_torch::NasNet;
-using nas_torch::NodeSpec;
 
 namespace nas_torch {
 
@@ -109,283 +100,9 @@ at::Tensor input_tensor(nas_model *m, const float *x, int64_t n) {
                                       torch::kFloat32));
 }
 
-/* Per forward of a supernet: the weights or the one branch of every decision,
- * then the nodes to compute, from the output back (a mixed node with a picked
- * branch needs only that input; a zero node needs none: it takes its shape
- * from the IR). */
-void NasNet::prepare_mix() {
-  const int D = (int)alpha.size();
-  pick.assign((size_t)D, -1);
-  w.assign((size_t)D, at::Tensor());
-  for (int d = 0; d < D; d++) {
-    const at::Tensor &a = alpha[(size_t)d];
-    switch (mix) {
-    case NAS_MIX_SOFTMAX: w[(size_t)d] = torch::softmax(a, 0); break;
-    case NAS_MIX_SIGMOID: w[(size_t)d] = torch::sigmoid(a); break;
-    case NAS_MIX_PATH: pick[(size_t)d] = path[(size_t)d]; break;
-    case NAS_MIX_FIXED: pick[(size_t)d] = (int)a.detach().argmax().item<int64_t>(); break;
-    case NAS_MIX_GUMBEL: {
-      at::Tensor u = torch::rand({a.size(0)}, gen, torch::kFloat32).clamp_(1e-10, 1.0 - 1e-7);
-      at::Tensor g = -torch::log(-torch::log(u)).to(a.device());
-      at::Tensor soft = torch::softmax((a + g) / tau, 0);
-      const int64_t j = soft.detach().argmax().item<int64_t>();
-      at::Tensor hard = torch::zeros_like(soft);
-      hard.select(0, j).fill_(1.0);
-      w[(size_t)d] = hard - soft.detach() + soft; /* straight-through */
-      pick[(size_t)d] = (int)j;
-      break;
-    }
-    }
-  }
-  last_pick = pick;
-  const int n = (int)nodes.size();
-  need.assign((size_t)n, 0);
-  need[(size_t)output] = 1;
-  need[0] = 1;
-  for (int id = output; id >= 1; id--) {
-    if (!need[(size_t)id]) continue;
-    const NodeSpec &s = nodes[(size_t)id];
-    if (s.op == NAS_OP_MIXED && pick[(size_t)s.decision] >= 0)
-      need[(size_t)s.in[(size_t)pick[(size_t)s.decision]]] = 1;
-    else if (s.op != NAS_OP_ZERO)
-      for (int j : s.in) need[(size_t)j] = 1;
-  }
-}
-
-at::Tensor NasNet::forward(const at::Tensor &x) {
-  const int n = (int)nodes.size();
-  if ((int)vals.size() != n) vals.assign(n, at::Tensor());
-  if (has_mixed) prepare_mix();
-  struct Clear { /* leaves no tensor behind, also when an op throws */
-    std::vector<at::Tensor> &v;
-    ~Clear() { for (auto &t : v) t.reset(); }
-  } clear{vals};
-  vals[0] = x;
-  const int64_t N = x.size(0);
-  for (int id = 1; id <= output; id++) {
-    NodeSpec &s = nodes[id];
-    if (has_mixed ? !need[(size_t)id] : !s.live) continue;
-    const at::Tensor &a = vals[s.in[0]];
-    at::Tensor r;
-    switch (s.op) {
-    case NAS_OP_CONV: r = s.conv->forward(a); break;
-    case NAS_OP_SEP_CONV:
-    case NAS_OP_DIL_CONV: r = s.pw->forward(s.conv->forward(a)); break;
-    case NAS_OP_LINEAR: r = s.lin->forward(a); break;
-    case NAS_OP_BN: r = s.ndim == 3 ? s.bn2->forward(a) : s.bn1->forward(a); break;
-    case NAS_OP_RELU: r = torch::relu(a); break;
-    case NAS_OP_RELU6: r = torch::hardtanh(a, 0.0, 6.0); break;
-    case NAS_OP_SIGMOID: r = torch::sigmoid(a); break;
-    case NAS_OP_HSWISH: r = torch::hardswish(a); break;
-    case NAS_OP_MAXPOOL:
-      r = torch::max_pool2d(a, {s.k, s.k}, {s.stride, s.stride}, {s.pad, s.pad});
-      break;
-    case NAS_OP_AVGPOOL:
-      r = torch::avg_pool2d(a, {s.k, s.k}, {s.stride, s.stride}, {s.pad, s.pad},
-                            /*ceil_mode=*/false, /*count_include_pad=*/false);
-      break;
-    case NAS_OP_GAP: r = a.mean({2, 3}); break;
-    case NAS_OP_FLATTEN: r = a.flatten(1); break;
-    case NAS_OP_DROPOUT: r = torch::dropout(a, s.p, is_training() && !no_dropout); break;
-    case NAS_OP_IDENTITY: r = a; break;
-    case NAS_OP_ZERO: {
-      int64_t sz[NAS_MAX_DIMS + 1] = {N, 0, 0, 0};
-      for (int i = 0; i < s.ndim; i++) sz[i + 1] = s.dims[i];
-      const at::Tensor &ref = a.defined() ? a : x; /* a supernet skips a zero's input */
-      auto opts = ref.options();
-      if (s.ndim == 3 && ref.dim() == 4) opts = opts.memory_format(ref.suggest_memory_format());
-      r = torch::zeros(at::IntArrayRef(sz, s.ndim + 1), opts);
-      break;
-    }
-    case NAS_OP_ADD:
-      r = a + vals[s.in[1]];
-      for (size_t i = 2; i < s.in.size(); i++) r.add_(vals[s.in[i]]);
-      break;
-    case NAS_OP_CONCAT:
-      tmp.clear();
-      for (int j : s.in) tmp.push_back(vals[j]);
-      r = torch::cat(at::TensorList(tmp.data(), tmp.size()), 1);
-      tmp.clear();
-      break;
-    case NAS_OP_MUL: {
-      const at::Tensor &b = vals[s.in[1]];
-      if (a.dim() == 4 && b.dim() == 2)
-        r = a * b.reshape({b.size(0), b.size(1), 1, 1});
-      else
-        r = a * b;
-      break;
-    }
-    case NAS_OP_MIXED: {
-      const int p = pick[(size_t)s.decision];
-      const at::Tensor &wd = w[(size_t)s.decision];
-      if (p >= 0 && !wd.defined()) {
-        r = vals[s.in[(size_t)p]]; /* PATH, FIXED */
-      } else if (p >= 0) { /* GUMBEL: h_p x_p + sum of the other h (0, with gradients) */
-        r = vals[s.in[(size_t)p]] * wd[p] + (wd.sum() - wd[p]);
-      } else { /* SOFTMAX, SIGMOID: zero candidates add nothing */
-        for (size_t i = 0; i < s.in.size(); i++) {
-          if (nodes[(size_t)s.in[i]].op == NAS_OP_ZERO) continue;
-          at::Tensor t = vals[s.in[i]] * wd[(int64_t)i];
-          r = r.defined() ? r + t : t;
-        }
-        if (!r.defined()) r = a * wd[0];
-      }
-      break;
-    }
-    default:
-      throw std::runtime_error("node " + std::to_string(id) + ": op " +
-                               std::to_string((int)s.op) + " has no libtorch builder");
-    }
-    vals[id] = std::move(r);
-    for (int j : s.in)
-      if (nodes[j].last_use == id && j != output) vals[j].reset();
-  }
-  return vals[output];
-}
-
 } // namespace nas_torch
 
 namespace {
-
-const char *op_str(nas_op op) {
-  const char *s = nas_op_name(op);
-  return s ? s : "?";
-}
-
-/* Builds the module for g; throws on error. */
-std::shared_ptr<NasNet> build_net(const nas_graph *g, bool *has_conv, bool *has_bn) {
-  auto net = std::make_shared<NasNet>();
-  const int n = nas_graph_node_count(g);
-  net->nodes.resize(n);
-  net->output = nas_graph_output(g);
-  *has_conv = *has_bn = false;
-  for (int id = 0; id < n; id++) {
-    NodeSpec &s = net->nodes[id];
-    s.op = nas_graph_node_op(g, id);
-    s.ndim = nas_graph_node_shape(g, id, s.dims);
-    const int nin = nas_graph_node_ninputs(g, id);
-    for (int i = 0; i < nin; i++) s.in.push_back(nas_graph_node_input(g, id, i));
-  }
-  /* liveness: nodes that reach the output */
-  net->nodes[net->output].live = true;
-  for (int id = net->output; id >= 1; id--)
-    if (net->nodes[id].live)
-      for (int j : net->nodes[id].in) net->nodes[j].live = true;
-  net->nodes[0].live = true;
-  for (int id = 1; id < n; id++)
-    if (net->nodes[id].live)
-      for (int j : net->nodes[id].in) net->nodes[j].last_use = id;
-
-  char name[64];
-  for (int id = 1; id < n; id++) {
-    NodeSpec &s = net->nodes[id];
-    if (s.in.empty()) throw std::runtime_error("node " + std::to_string(id) + " has no input");
-    int64_t ind[NAS_MAX_DIMS] = {0, 0, 0};
-    const int indim = nas_graph_node_shape(g, s.in[0], ind);
-    auto I = [&](const char *key) { return nas_graph_node_int(g, id, key); };
-    switch (s.op) {
-    case NAS_OP_CONV: {
-      const int64_t k = I("k"), dil = std::max<int64_t>(1, I("dilation"));
-      int64_t pad = I("padding");
-      if (pad < 0) pad = dil * (k - 1) / 2;
-      snprintf(name, sizeof name, "n%d_conv", id);
-      s.conv = net->register_module(
-          name, torch::nn::Conv2d(torch::nn::Conv2dOptions(ind[0], I("out"), k)
-                                      .stride(std::max<int64_t>(1, I("stride")))
-                                      .padding(pad)
-                                      .dilation(dil)
-                                      .groups(std::max<int64_t>(1, I("groups")))
-                                      .bias(I("bias") != 0)));
-      if (s.live) *has_conv = true;
-      break;
-    }
-    case NAS_OP_SEP_CONV:
-    case NAS_OP_DIL_CONV: {
-      const int64_t k = I("k");
-      const int64_t dil = s.op == NAS_OP_DIL_CONV ? std::max<int64_t>(1, I("dilation")) : 1;
-      int64_t pad = I("padding");
-      if (pad < 0) pad = dil * (k - 1) / 2;
-      const int64_t c = ind[0];
-      snprintf(name, sizeof name, "n%d_dw", id);
-      s.conv = net->register_module(
-          name, torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, k)
-                                      .stride(std::max<int64_t>(1, I("stride")))
-                                      .padding(pad)
-                                      .dilation(dil)
-                                      .groups(c)
-                                      .bias(false)));
-      snprintf(name, sizeof name, "n%d_pw", id);
-      s.pw = net->register_module(
-          name, torch::nn::Conv2d(torch::nn::Conv2dOptions(c, I("out"), 1).bias(I("bias") != 0)));
-      if (s.live) *has_conv = true;
-      break;
-    }
-    case NAS_OP_LINEAR:
-      snprintf(name, sizeof name, "n%d_linear", id);
-      s.lin = net->register_module(
-          name, torch::nn::Linear(torch::nn::LinearOptions(ind[0], I("out")).bias(I("bias") != 0)));
-      break;
-    case NAS_OP_BN: {
-      const double eps = nas_graph_node_float(g, id, "eps");
-      const double mom = nas_graph_node_float(g, id, "momentum");
-      const bool affine = I("affine") != 0;
-      snprintf(name, sizeof name, "n%d_bn", id);
-      if (indim == 3)
-        s.bn2 = net->register_module(
-            name, torch::nn::BatchNorm2d(
-                      torch::nn::BatchNorm2dOptions(ind[0]).eps(eps).momentum(mom).affine(affine)));
-      else
-        s.bn1 = net->register_module(
-            name, torch::nn::BatchNorm1d(
-                      torch::nn::BatchNorm1dOptions(ind[0]).eps(eps).momentum(mom).affine(affine)));
-      if (s.live) *has_bn = true;
-      break;
-    }
-    case NAS_OP_MAXPOOL:
-    case NAS_OP_AVGPOOL:
-      s.k = I("k");
-      s.stride = I("stride");
-      if (s.stride <= 0) s.stride = s.k;
-      s.pad = I("padding");
-      if (s.pad < 0) s.pad = (s.k - 1) / 2; /* "same" */
-      break;
-    case NAS_OP_DROPOUT: s.p = nas_graph_node_float(g, id, "p"); break;
-    case NAS_OP_MUL:
-    case NAS_OP_ADD:
-    case NAS_OP_CONCAT:
-      if (s.in.size() < 2)
-        throw std::runtime_error("node " + std::to_string(id) + " (" + op_str(s.op) +
-                                 "): needs 2+ inputs");
-      break;
-    case NAS_OP_MIXED: {
-      const int64_t d = I("decision");
-      if (d < 0 || d > 100000)
-        throw std::runtime_error("node " + std::to_string(id) + " (mixed): bad decision " + std::to_string(d));
-      s.decision = (int)d;
-      net->has_mixed = true;
-      if ((int64_t)net->dsize.size() <= d) net->dsize.resize((size_t)d + 1, 0);
-      int &sz = net->dsize[(size_t)d];
-      if (sz != 0 && sz != (int)s.in.size())
-        throw std::runtime_error("node " + std::to_string(id) + " (mixed): decision " + std::to_string(d) +
-                                 " has " + std::to_string(s.in.size()) + " candidates here but " +
-                                 std::to_string(sz) + " at another mixed node");
-      sz = (int)s.in.size();
-      break;
-    }
-    case NAS_OP_RELU: case NAS_OP_RELU6: case NAS_OP_SIGMOID: case NAS_OP_HSWISH:
-    case NAS_OP_GAP: case NAS_OP_FLATTEN: case NAS_OP_IDENTITY: case NAS_OP_ZERO:
-      break;
-    default:
-      throw std::runtime_error("node " + std::to_string(id) + " (" + op_str(s.op) +
-                               "): no libtorch builder for this op");
-    }
-  }
-  for (size_t d = 0; d < net->dsize.size(); d++)
-    if (net->dsize[d] == 0)
-      throw std::runtime_error("decision " + std::to_string(d) + " has no mixed node: decisions must be numbered "
-                               "0.." + std::to_string(net->dsize.size() - 1) + " without gaps");
-  return net;
-}
 
 /* The architecture logits (after the module moved to its device). */
 void init_arch(nas_model *m) {
@@ -500,7 +217,10 @@ nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o, nas_model 
     m->out_size = prod(m->out_dims, m->out_ndim);
     torch::manual_seed(o->seed);
     try {
-      m->net = build_net(m->g, &m->has_conv, &m->has_bn);
+      unsigned flags = 0;
+      m->net = nas_torch::build_net(m->g, &flags);
+      m->has_conv = (flags & nas_torch::OPF_CONV) != 0;
+      m->has_bn = (flags & nas_torch::OPF_BATCHNORM) != 0;
     } catch (const std::runtime_error &e) {
       return nas_seterr(err, NAS_EGRAPH, "nas_model_new: %s", e.what());
     }

@@ -3,25 +3,24 @@
  * (foresight/pruners/measures: synflow, grad_norm, snip, fisher, jacob_cov) and
  * Mellor et al. 2021 (NASWOT).
  *
- * The proxies need what a module forward does not give: hooks on ReLU inputs
- * (naswot) and on conv/linear outputs (fisher), batch norm removed (synflow)
- * or in batch-statistics mode without touching the running statistics, and
- * float64 absolute-value copies of the weights (synflow). So this file walks
- * the model's graph itself (NasNet::nodes, the same order and liveness as
- * NasNet::forward) with functional ops over the model's registered submodules'
- * tensors. It never writes to them: every proxy works on detached aliases or
- * copies, and autograd::grad returns gradients instead of accumulating them
+ * The proxies run the model's one walk (NasNet::run, ops.cpp) with hooks:
+ * every parameter an op uses replaced by a detached alias or a float64 |theta|
+ * copy (Hooks::param; conv/linear weights become fresh leaves that require
+ * grad), the inputs of rectifiers captured (naswot: Hooks::before and
+ * OPF_RECTIFIER), conv/linear layer outputs captured (fisher:
+ * Hooks::layer_out), batch norm off (synflow) or with the batch's statistics
+ * without touching the running statistics, dropout off. Nothing is written to
+ * the model: autograd::grad returns gradients instead of accumulating them
  * into .grad, so weights, buffers, gradients, train/eval mode and the RNG
- * streams are all as they were.
+ * streams are all as they were. Supernets (mixed nodes) are refused: a pass
+ * would move their Gumbel generator and last path.
  */
 #include "torch_impl.h"
 
 #include <cmath>
-#include <functional>
 
 using nas_torch::NasNet;
 using nas_torch::NodeSpec;
-namespace F = torch::nn::functional;
 
 namespace {
 
@@ -37,165 +36,60 @@ int lookup(const char *name) {
   return -1;
 }
 
-/* A conv or linear layer's tensors as the walk uses them. */
-struct Layer {
-  at::Tensor w, b;
-};
-
-/* Per node: the tensors of its submodules (a: conv / depthwise / linear,
- * pw: pointwise half, bn: affine weight and bias). */
-struct NodeW {
-  Layer a, pw;
-  at::Tensor bnw, bnb;
-  double eps = 1e-5;
-};
-
-/* How to derive the walk's tensors from the model's parameters. */
+/* How the walk's parameters derive from the model's (Hooks::param). */
 enum class Weights {
   Alias,      /* detached aliases, no grad */
-  AliasGrad,  /* detached aliases of conv/linear weights that require grad (leaves) */
+  AliasGrad,  /* detached aliases; conv/linear weights require grad (fresh leaves) */
   AbsDouble   /* float64 copies of |theta|; conv/linear weights require grad */
 };
 
-at::Tensor derive(const at::Tensor &p, Weights how, bool layer_weight) {
-  if (!p.defined()) return p;
+/* One proxy pass: what it substitutes and what it collects. */
+struct Pass {
+  Weights how = Weights::Alias;
+  std::vector<at::Tensor> *leaves = nullptr; /* conv/linear weights, in node order */
+  std::vector<at::Tensor> *acts = nullptr;   /* conv/linear layer outputs (fisher) */
+  at::Tensor K;                              /* naswot's kernel */
+  int n = 0, hooked = 0;
+};
+
+at::Tensor derive(void *ctx, int, nas_torch::ParamRole role, const at::Tensor &p) {
+  Pass &ps = *static_cast<Pass *>(ctx);
   at::Tensor t = p.detach();
-  if (how == Weights::AbsDouble) t = t.abs().to(torch::kFloat64);
-  if (layer_weight && how != Weights::Alias) t.requires_grad_(true); /* a fresh leaf */
+  if (ps.how == Weights::AbsDouble) t = t.abs().to(torch::kFloat64);
+  if (role == nas_torch::PARAM_WEIGHT && ps.how != Weights::Alias) {
+    t.requires_grad_(true); /* a fresh leaf */
+    if (ps.leaves) ps.leaves->push_back(t);
+  }
   return t;
 }
 
-std::vector<NodeW> weights_of(const NasNet &net, Weights how, std::vector<at::Tensor> *leaves) {
-  std::vector<NodeW> P(net.nodes.size());
-  for (size_t id = 1; id < net.nodes.size(); id++) {
-    const NodeSpec &s = net.nodes[id];
-    NodeW &w = P[id];
-    auto layer = [&](Layer &L, const at::Tensor &wt, const at::Tensor &bt) {
-      L.w = derive(wt, how, true);
-      L.b = derive(bt, how, false);
-      if (leaves && s.live) leaves->push_back(L.w);
-    };
-    switch (s.op) {
-    case NAS_OP_CONV: layer(w.a, s.conv->weight, s.conv->bias); break;
-    case NAS_OP_SEP_CONV:
-    case NAS_OP_DIL_CONV:
-      layer(w.a, s.conv->weight, s.conv->bias);
-      layer(w.pw, s.pw->weight, s.pw->bias);
-      break;
-    case NAS_OP_LINEAR: layer(w.a, s.lin->weight, s.lin->bias); break;
-    case NAS_OP_BN:
-      if (s.ndim == 3) {
-        w.bnw = derive(s.bn2->weight, how, false);
-        w.bnb = derive(s.bn2->bias, how, false);
-        w.eps = s.bn2->options.eps();
-      } else {
-        w.bnw = derive(s.bn1->weight, how, false);
-        w.bnb = derive(s.bn1->bias, how, false);
-        w.eps = s.bn1->options.eps();
-      }
-      break;
-    default: break;
-    }
-  }
-  return P;
+void keep_layer(void *ctx, int, const at::Tensor &t) {
+  Pass &ps = *static_cast<Pass *>(ctx);
+  if (ps.acts) ps.acts->push_back(t);
 }
 
-/* What the walk reports. */
-struct Hooks {
-  std::function<void(const at::Tensor &)> relu_input; /* naswot */
-  std::vector<at::Tensor> *layer_outputs = nullptr;  /* fisher */
-};
-
-at::Tensor conv(const at::Tensor &x, const Layer &L, const torch::nn::detail::ConvNdOptions<2> &o) {
-  return F::conv2d(x, L.w, F::Conv2dFuncOptions()
-                               .bias(L.b)
-                               .stride(o.stride())
-                               .padding(o.padding())
-                               .dilation(o.dilation())
-                               .groups(o.groups()));
+/* naswot: the binary code of every rectifier's input, into K */
+void relu_codes(void *ctx, int, const NodeSpec &s, const std::vector<at::Tensor> &vals) {
+  if (!(s.flags & nas_torch::OPF_RECTIFIER)) return;
+  Pass &ps = *static_cast<Pass *>(ctx);
+  at::Tensor c = (vals[(size_t)s.in[0]] > 0).reshape({ps.n, -1}).to(torch::kFloat64);
+  at::Tensor d = 1.0 - c;
+  ps.K.add_(c.mm(c.t())).add_(d.mm(d.t()));
+  ps.hooked++;
 }
 
-/* The model's function, node by node as NasNet::forward, over the tensors P.
- * bn: true = normalise with the batch statistics, false = identity. */
-at::Tensor walk(const NasNet &net, const std::vector<NodeW> &P, const at::Tensor &x, bool bn,
-                const Hooks &h) {
-  const int n = (int)net.nodes.size();
-  std::vector<at::Tensor> v((size_t)n);
-  v[0] = x;
-  const int64_t N = x.size(0);
-  auto keep = [&](const at::Tensor &t) {
-    if (h.layer_outputs) h.layer_outputs->push_back(t);
-    return t;
-  };
-  for (int id = 1; id <= net.output; id++) {
-    const NodeSpec &s = net.nodes[id];
-    if (!s.live) continue;
-    const NodeW &w = P[id];
-    const at::Tensor &a = v[s.in[0]];
-    at::Tensor r;
-    switch (s.op) {
-    case NAS_OP_CONV: r = keep(conv(a, w.a, s.conv->options)); break;
-    case NAS_OP_SEP_CONV:
-    case NAS_OP_DIL_CONV:
-      r = keep(conv(keep(conv(a, w.a, s.conv->options)), w.pw, s.pw->options));
-      break;
-    case NAS_OP_LINEAR: r = keep(torch::linear(a, w.a.w, w.a.b)); break;
-    case NAS_OP_BN:
-      r = bn ? torch::batch_norm(a, w.bnw, w.bnb, at::Tensor(), at::Tensor(), /*training=*/true,
-                                 0.0, w.eps, /*cudnn_enabled=*/true)
-             : a;
-      break;
-    case NAS_OP_RELU:
-      if (h.relu_input) h.relu_input(a);
-      r = torch::relu(a);
-      break;
-    case NAS_OP_RELU6:
-      if (h.relu_input) h.relu_input(a);
-      r = torch::hardtanh(a, 0.0, 6.0);
-      break;
-    case NAS_OP_SIGMOID: r = torch::sigmoid(a); break;
-    case NAS_OP_HSWISH: r = torch::hardswish(a); break;
-    case NAS_OP_MAXPOOL:
-      r = torch::max_pool2d(a, {s.k, s.k}, {s.stride, s.stride}, {s.pad, s.pad});
-      break;
-    case NAS_OP_AVGPOOL:
-      r = torch::avg_pool2d(a, {s.k, s.k}, {s.stride, s.stride}, {s.pad, s.pad},
-                            /*ceil_mode=*/false, /*count_include_pad=*/false);
-      break;
-    case NAS_OP_GAP: r = a.mean({2, 3}); break;
-    case NAS_OP_FLATTEN: r = a.flatten(1); break;
-    case NAS_OP_DROPOUT: /* identity: deterministic, and no RNG draw */
-    case NAS_OP_IDENTITY: r = a; break;
-    case NAS_OP_ZERO: {
-      int64_t sz[NAS_MAX_DIMS + 1] = {N, 0, 0, 0};
-      for (int i = 0; i < s.ndim; i++) sz[i + 1] = s.dims[i];
-      r = torch::zeros(at::IntArrayRef(sz, s.ndim + 1), a.options());
-      break;
-    }
-    case NAS_OP_ADD:
-      r = a + v[s.in[1]];
-      for (size_t i = 2; i < s.in.size(); i++) r = r + v[s.in[i]];
-      break;
-    case NAS_OP_CONCAT: {
-      std::vector<at::Tensor> parts;
-      for (int j : s.in) parts.push_back(v[j]);
-      r = torch::cat(parts, 1);
-      break;
-    }
-    case NAS_OP_MUL: {
-      const at::Tensor &b = v[s.in[1]];
-      r = (a.dim() == 4 && b.dim() == 2) ? a * b.reshape({b.size(0), b.size(1), 1, 1}) : a * b;
-      break;
-    }
-    default:
-      throw std::runtime_error("node " + std::to_string(id) + ": op " + std::to_string((int)s.op) +
-                               " is not supported by the proxies");
-    }
-    v[id] = std::move(r);
-    for (int j : s.in)
-      if (net.nodes[j].last_use == id && j != net.output) v[j].reset();
-  }
-  return v[net.output];
+/* The model's function through the one walk (NasNet::run) as the proxies see
+ * it: parameters derived per ps.how, batch norm with the batch's statistics
+ * (bn) or off, dropout off; the model's weights, buffers and RNGs untouched. */
+at::Tensor walk(NasNet &net, Pass &ps, const at::Tensor &x, bool bn, bool codes = false) {
+  nas_torch::Hooks h;
+  h.bn = bn ? nas_torch::Hooks::BN_BATCH : nas_torch::Hooks::BN_OFF;
+  h.dropout = false;
+  h.ctx = &ps;
+  h.param = derive;
+  if (ps.acts) h.layer_out = keep_layer;
+  if (codes) h.before = relu_codes;
+  return net.run(x, &h);
 }
 
 /* Sum of |a * b| over pairs, in float64. */
@@ -214,31 +108,25 @@ std::vector<at::Tensor> grads(const at::Tensor &out, const std::vector<at::Tenso
 }
 
 double synflow(nas_model *m) {
-  const NasNet &net = *m->net;
   std::vector<at::Tensor> ws;
-  auto P = weights_of(net, Weights::AbsDouble, &ws);
+  Pass ps;
+  ps.how = Weights::AbsDouble;
+  ps.leaves = &ws;
   std::vector<int64_t> sz{1};
   for (int i = 0; i < m->in_ndim; i++) sz.push_back(m->in_dims[i]);
   at::Tensor ones = torch::ones(sz, torch::TensorOptions().dtype(torch::kFloat64).device(m->device));
-  at::Tensor R = walk(net, P, ones, /*bn=*/false, Hooks{}).sum();
+  at::Tensor R = walk(*m->net, ps, ones, /*bn=*/false).sum();
   return sum_abs_prod(ws, grads(R, ws));
 }
 
 double naswot(nas_model *m, const at::Tensor &x, int n) {
   torch::NoGradGuard ng;
-  auto P = weights_of(*m->net, Weights::Alias, nullptr);
-  at::Tensor K = torch::zeros({n, n}, torch::TensorOptions().dtype(torch::kFloat64).device(m->device));
-  int hooked = 0;
-  Hooks h;
-  h.relu_input = [&](const at::Tensor &a) {
-    at::Tensor c = (a > 0).reshape({n, -1}).to(torch::kFloat64);
-    at::Tensor d = 1.0 - c;
-    K.add_(c.mm(c.t())).add_(d.mm(d.t()));
-    hooked++;
-  };
-  walk(*m->net, P, x, /*bn=*/true, h);
-  if (!hooked) throw std::invalid_argument("naswot needs relu or relu6 nodes, the graph has none");
-  return std::get<1>(torch::slogdet(K)).item<double>();
+  Pass ps;
+  ps.K = torch::zeros({n, n}, torch::TensorOptions().dtype(torch::kFloat64).device(m->device));
+  ps.n = n;
+  walk(*m->net, ps, x, /*bn=*/true, /*codes=*/true);
+  if (!ps.hooked) throw std::invalid_argument("naswot needs relu or relu6 nodes, the graph has none");
+  return std::get<1>(torch::slogdet(ps.K)).item<double>();
 }
 
 at::Tensor loss_of(const at::Tensor &out, const at::Tensor &y, int n) {
@@ -246,12 +134,12 @@ at::Tensor loss_of(const at::Tensor &out, const at::Tensor &y, int n) {
 }
 
 double grad_based(nas_model *m, int which, const at::Tensor &x, const at::Tensor &y, int n) {
-  const NasNet &net = *m->net;
   std::vector<at::Tensor> ws, acts;
-  auto P = weights_of(net, Weights::AliasGrad, &ws);
-  Hooks h;
-  if (which == P_FISHER) h.layer_outputs = &acts;
-  at::Tensor L = loss_of(walk(net, P, x, /*bn=*/true, h), y, n);
+  Pass ps;
+  ps.how = Weights::AliasGrad;
+  ps.leaves = &ws;
+  if (which == P_FISHER) ps.acts = &acts;
+  at::Tensor L = loss_of(walk(*m->net, ps, x, /*bn=*/true), y, n);
   if (which == P_FISHER) {
     auto g = grads(L, acts);
     double s = 0.0;
@@ -273,10 +161,9 @@ double grad_based(nas_model *m, int which, const at::Tensor &x, const at::Tensor
 }
 
 double jacob_cov(nas_model *m, const at::Tensor &x0, int n) {
-  const NasNet &net = *m->net;
-  auto P = weights_of(net, Weights::Alias, nullptr);
+  Pass ps;
   at::Tensor x = x0.detach().clone().requires_grad_(true);
-  at::Tensor out = walk(net, P, x, /*bn=*/true, Hooks{});
+  at::Tensor out = walk(*m->net, ps, x, /*bn=*/true);
   auto g = grads(out.sum(), {x});
   at::Tensor J = g[0].defined() ? g[0].reshape({n, -1}).to(torch::kFloat64)
                                 : torch::zeros({n, x[0].numel()}, x.options().dtype(torch::kFloat64));
@@ -318,6 +205,9 @@ nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const
   }
   if (p == P_PARAMS) return *score = (double)nas_graph_params(m->g), NAS_OK;
   if (p == P_FLOPS) return *score = (double)nas_graph_flops(m->g), NAS_OK;
+  if (m->net->has_mixed)
+    return nas_seterr(err, NAS_EINVAL, "%s: %s scores a plain network, this model is a supernet (mixed nodes)", W,
+                      name);
   const bool needs_x = p != P_SYNFLOW;
   if (needs_x && (!x || n < 1))
     return nas_seterr(err, NAS_EINVAL, "%s: %s needs a batch: x and n >= 1 (n = %d)", W, name, n);

@@ -1,8 +1,8 @@
 /* engine/torch/supernet.cpp — the supernet API of nas.h ("Supernets"): the
  * architecture logits, mix modes and paths, the architecture gradient, BN
  * recalibration for subnets with inherited weights, and the DARTS bilevel
- * search. The forward pass through mixed nodes lives in model.cpp (NasNet::
- * forward, NasNet::prepare_mix); this file only sets its state.
+ * search. The forward pass through mixed nodes lives in ops.cpp (the mixed
+ * op's row, NasNet::prepare_mix, the walk); this file only sets its state.
  *
  * DARTS (Liu et al., ICLR 2019), first order: per step, one Adam step on the
  * logits from a validation batch, then one SGD step on the weights from a
@@ -322,12 +322,12 @@ nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, i
   if (n < 2) return nas_seterr(err, NAS_EINVAL, "nas_model_recalibrate_bn: the dataset has fewer than 2 rows");
   try {
     auto &net = *m->net;
-    /* every BN: reset, cumulative average while recalibrating, momentum back after */
-    std::vector<std::pair<torch::nn::BatchNormImplBase<2, torch::nn::BatchNorm2dImpl> *, c10::optional<double>>> b2;
-    std::vector<std::pair<torch::nn::BatchNormImplBase<1, torch::nn::BatchNorm1dImpl> *, c10::optional<double>>> b1;
-    for (auto &s : net.nodes) {
-      if (s.bn2) b2.emplace_back(s.bn2.get(), s.bn2->options.momentum());
-      if (s.bn1) b1.emplace_back(s.bn1.get(), s.bn1->options.momentum());
+    /* every BN module: reset, cumulative average while recalibrating, momentum back after */
+    std::vector<std::pair<torch::nn::BatchNorm2dImpl *, c10::optional<double>>> b2;
+    std::vector<std::pair<torch::nn::BatchNorm1dImpl *, c10::optional<double>>> b1;
+    for (const auto &mod : net.modules(/*include_self=*/false)) {
+      if (auto *b = dynamic_cast<torch::nn::BatchNorm2dImpl *>(mod.get())) b2.emplace_back(b, b->options.momentum());
+      if (auto *b = dynamic_cast<torch::nn::BatchNorm1dImpl *>(mod.get())) b1.emplace_back(b, b->options.momentum());
     }
     const bool was = net.is_training();
     struct Restore {
@@ -338,7 +338,6 @@ nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, i
       ~Restore() {
         for (auto &p : a) p.first->options.momentum(p.second);
         for (auto &p : b) p.first->options.momentum(p.second);
-        net.no_dropout = false;
         net.train(was);
       }
     } restore{net, b2, b1, was};
@@ -351,7 +350,8 @@ nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, i
       p.first->options.momentum(c10::nullopt);
     }
     net.train(true);
-    net.no_dropout = true;
+    nas_torch::Hooks nodrop; /* batch norm in training mode, dropout off */
+    nodrop.dropout = false;
     torch::NoGradGuard ng;
     nas_rng rng;
     nas_rng_seed(&rng, seed);
@@ -370,7 +370,7 @@ nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, i
       }
       nas_data_batch(d, perm.data() + pos, b, nullptr, nullptr, xb.data(), yb.data());
       pos += b;
-      net.forward(nas_torch::input_tensor(m, xb.data(), b));
+      net.run(nas_torch::input_tensor(m, xb.data(), b), &nodrop);
     }
     return NAS_OK;
   }

@@ -1,4 +1,4 @@
-/* Private C++ declarations shared by engine/torch/model.cpp and train.cpp.
+/* Private C++ declarations shared by the files of engine/torch.
  * Never included from C, never includes lua.h. */
 #ifndef NAS_TORCH_IMPL_H
 #define NAS_TORCH_IMPL_H
@@ -16,34 +16,133 @@
 
 namespace nas_torch {
 
-/* One graph node as the module runs it. Submodules (registered on the NasNet
- * under stable names, see model.cpp) live in the typed holders. */
+struct NasNet;
+struct NodeSpec;
+struct Walk;
+
+/* ---- the op table of engine/torch (ops.cpp) --------------------------------
+ * Per op, one row: how to build the node's submodules from the graph
+ * (register them on the NasNet, read the attributes the forward needs into
+ * NodeSpec) and the node's forward. Every pass over the network -- training,
+ * evaluation, latency, zero-cost proxies, BN recalibration, supernets -- runs
+ * these forwards through the one walk, NasNet::run. */
+
+/* What an op is, for the code around the walk. */
+enum OpFlags : unsigned {
+  OPF_CONV = 1u << 0,      /* a convolution: the memory format matters (train.cpp's AUTO choice) */
+  OPF_BATCHNORM = 1u << 1, /* normalises with batch statistics in training: a batch of 1 fails */
+  OPF_RECTIFIER = 1u << 2, /* a rectifier: the sign of its input is an activation code (naswot) */
+};
+
+/* One node's build: the graph, the node and the module to register on. */
+struct Build {
+  const nas_graph *g;
+  NasNet &net;
+  NodeSpec &s;
+  int id;
+  int in_ndim;                  /* shape of input 0 */
+  int64_t in_dims[NAS_MAX_DIMS];
+  int64_t I(const char *key) const { return nas_graph_node_int(g, id, key); }
+  double F(const char *key) const { return nas_graph_node_float(g, id, key); }
+  /* Registers m on the net as "n<id>_<suffix>" (the names of save files and
+   * exported PyTorch code); returns its module, for NodeSpec::mods. */
+  template <class Holder> typename Holder::ContainedType *add(const char *suffix, Holder m);
+  [[noreturn]] void fail(const std::string &why) const;
+};
+
+using BuildFn = void (*)(Build &b);
+/* a: the node's input 0 (vals[s.in[0]]); the others through w.in(s, i). */
+using ForwardFn = at::Tensor (*)(Walk &w, const NodeSpec &s, const at::Tensor &a);
+
+struct OpImpl {
+  BuildFn build;
+  ForwardFn forward;
+  unsigned flags;
+};
+/* The row of op, or NULL when engine/torch has none. */
+const OpImpl *op_impl(nas_op op);
+
+/* One graph node as the module runs it. */
 struct NodeSpec {
   nas_op op = NAS_OP_IDENTITY;
+  ForwardFn forward = nullptr;            /* the op's row, copied at build */
+  unsigned flags = 0;
   std::vector<int> in;
-  int64_t k = 0, stride = 1, pad = 0;
-  double p = 0.0;
   int ndim = 0;
   int64_t dims[NAS_MAX_DIMS] = {0, 0, 0}; /* per-sample output shape */
   bool live = false;                      /* reaches the output */
   int last_use = -1;                      /* id of the last live consumer */
   int decision = -1;                      /* mixed: its decision's index */
-  torch::nn::Conv2d conv{nullptr};        /* conv, or the depthwise half */
-  torch::nn::Conv2d pw{nullptr};          /* pointwise half of sep/dil conv */
-  torch::nn::Linear lin{nullptr};
-  torch::nn::BatchNorm2d bn2{nullptr};
-  torch::nn::BatchNorm1d bn1{nullptr};
+  /* Per op (its row in ops.cpp says which): its submodules (owned by the
+   * NasNet, which registered them) and the attributes its forward reads. */
+  void *mods[2] = {nullptr, nullptr};
+  int64_t ia[4] = {0, 0, 0, 0};
+  double fa = 0.0;
+  template <class Impl> Impl &mod(int i) const { return *static_cast<Impl *>(mods[i]); }
+};
+
+/* ---- the walk's hooks ----------------------------------------------------------
+ * Plain function pointers and a context: no allocation per node or step, and
+ * one null test per node when a pass has no hooks (training). */
+
+/* Which parameter of a layer an op asks for (Hooks::param). */
+enum ParamRole : int { PARAM_WEIGHT, PARAM_BIAS, PARAM_NORM_WEIGHT, PARAM_NORM_BIAS };
+
+struct Hooks {
+  enum BnMode : int {
+    BN_MODULE, /* batch norm as its module runs in the net's train/eval mode */
+    BN_BATCH,  /* normalise with the batch's statistics; running statistics untouched */
+    BN_OFF     /* batch norm is the identity */
+  };
+  BnMode bn = BN_MODULE;
+  bool dropout = true; /* false: dropout is the identity (no RNG draw) */
+  void *ctx = nullptr; /* passed to every callback */
+  /* Before node id runs; vals[s.in[i]] are its inputs. */
+  void (*before)(void *ctx, int id, const NodeSpec &s, const std::vector<at::Tensor> &vals) = nullptr;
+  /* After node id ran; may replace its output. */
+  void (*after)(void *ctx, int id, const NodeSpec &s, at::Tensor &out) = nullptr;
+  /* The output of every conv or linear layer, in order (a separable conv has
+   * two: depthwise then pointwise). */
+  void (*layer_out)(void *ctx, int id, const at::Tensor &out) = nullptr;
+  /* Substitutes a parameter: the tensor the op uses in place of p (defined
+   * parameters only). In BN_MODULE mode batch norm runs its module and asks
+   * for none. */
+  at::Tensor (*param)(void *ctx, int id, ParamRole role, const at::Tensor &p) = nullptr;
+};
+
+/* The state of one pass, as an op's forward sees it. */
+struct Walk {
+  NasNet &net;
+  const Hooks *h;           /* NULL: no hooks */
+  const at::Tensor &x;      /* the net's input */
+  int64_t N;                /* batch size */
+  int id = 0;               /* the node running */
+  at::Tensor sub[4];        /* substituted parameters of the node running, per ParamRole */
+  Walk(NasNet &n, const Hooks *hk, const at::Tensor &in0) : net(n), h(hk), x(in0), N(in0.size(0)) {}
+  const at::Tensor &in(const NodeSpec &s, size_t i) const;
+  bool training() const;
+  bool bn_module() const { return !h || h->bn == Hooks::BN_MODULE; }
+  /* p, or the hook's substitute for it */
+  const at::Tensor &param(const at::Tensor &p, ParamRole r) {
+    if (!h || !h->param || !p.defined()) return p;
+    sub[r] = h->param(h->ctx, id, r, p);
+    return sub[r];
+  }
+  /* a conv or linear layer's output */
+  const at::Tensor &layer(const at::Tensor &t) const {
+    if (h && h->layer_out) h->layer_out(h->ctx, id, t);
+    return t;
+  }
 };
 
 struct NasNet : torch::nn::Module {
   std::vector<NodeSpec> nodes;
   int output = 0;
-  bool no_dropout = false;       /* memory-format timing runs: keep the RNG untouched */
   std::vector<at::Tensor> vals;  /* per-node outputs, reused across calls */
   std::vector<at::Tensor> tmp;   /* concat scratch */
 
-  /* Supernet (graphs with mixed nodes; model.cpp runs them, supernet.cpp
-   * holds the API). The architecture logits are plain tensors, not registered
+  /* Supernet (graphs with mixed nodes; ops.cpp runs them, supernet.cpp holds
+   * the API). The architecture logits are plain tensors, not registered
    * submodule parameters: parameters() (the weights the trainer updates, the
    * param count, save/load) never includes them. */
   bool has_mixed = false;
@@ -59,8 +158,25 @@ struct NasNet : torch::nn::Module {
   std::vector<int> last_pick;      /* the picks of the last forward (GDAS: the sampled path) */
   void prepare_mix();
 
-  at::Tensor forward(const at::Tensor &x);
+  /* The one walk: every live node (a supernet: every needed node) in order,
+   * through its op's forward, with optional hooks (NULL: none). */
+  at::Tensor run(const at::Tensor &x, const Hooks *h);
+  at::Tensor forward(const at::Tensor &x) { return run(x, nullptr); }
 };
+
+inline const at::Tensor &Walk::in(const NodeSpec &s, size_t i) const { return net.vals[(size_t)s.in[i]]; }
+inline bool Walk::training() const { return net.is_training(); }
+
+template <class Holder> typename Holder::ContainedType *Build::add(const char *suffix, Holder m) {
+  char name[64];
+  snprintf(name, sizeof name, "n%d_%s", id, suffix);
+  return net.register_module(name, std::move(m)).get();
+}
+
+/* Builds the module of a graph (ops.cpp); throws std::runtime_error naming
+ * the node on a graph it cannot build. *flags: the OR of the live nodes' op
+ * flags. */
+std::shared_ptr<NasNet> build_net(const nas_graph *g, unsigned *flags);
 
 } // namespace nas_torch
 

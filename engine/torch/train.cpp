@@ -161,7 +161,8 @@ nas_memfmt measure_memfmt(nas_model *m, int batch) {
   for (auto &p : params) psaved.push_back(p.detach().clone());
   const bool was_training = net.is_training();
   net.train(true);
-  net.no_dropout = true;
+  nas_torch::Hooks nodrop; /* batch norm in training mode, dropout off */
+  nodrop.dropout = false;
   /* A supernet in Gumbel mode draws from its generator on every forward: the
    * timed passes (as many as the timing needs) must not move it, or the
    * search that follows would depend on the machine's speed. */
@@ -177,7 +178,6 @@ nas_memfmt measure_memfmt(nas_model *m, int batch) {
       for (size_t i = 0; i < params.size(); i++) params[i].copy_(psaved[i]);
       nas_torch::grads_to_none(params);
       if (gsaved.defined()) m->net->gen = gsaved;
-      m->net->no_dropout = false;
       m->net->train(was);
     }
   } restore{m, bufs, saved, params, psaved, gsaved, was_training};
@@ -201,7 +201,7 @@ nas_memfmt measure_memfmt(nas_model *m, int batch) {
     nas_torch::grads_to_none(trainable);
     if (cuda) torch::cuda::synchronize();
     const auto t0 = Clock::now();
-    at::Tensor out = net.forward(nas_torch::to_model(m, x));
+    at::Tensor out = net.run(nas_torch::to_model(m, x), &nodrop);
     at::Tensor loss = at::cross_entropy_loss(out.reshape({batch, -1}), y);
     const double lv = loss.item<double>();
     (void)lv;
