@@ -176,7 +176,12 @@ nas_status nas_controller_new(const int *sizes, int n, const nas_controller_opts
   NAS_CATCH(err, W)
 }
 
-void nas_controller_free(nas_controller *c) noexcept { delete c; }
+void nas_controller_free(nas_controller *c) noexcept {
+  try {
+    delete c;
+  } catch (...) {
+  }
+}
 
 int nas_controller_decisions(const nas_controller *c) noexcept { return c ? (int)c->sizes.size() : 0; }
 

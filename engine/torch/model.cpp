@@ -241,7 +241,12 @@ nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o, nas_model 
   NAS_CATCH(err, "nas_model_new")
 }
 
-void nas_model_free(nas_model *m) noexcept { delete m; }
+void nas_model_free(nas_model *m) noexcept {
+  try {
+    delete m;
+  } catch (...) {
+  }
+}
 
 int64_t nas_model_param_count(const nas_model *m) noexcept {
   if (!m) return -1;

@@ -199,9 +199,12 @@ nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const
   *score = std::nan("");
   const int p = lookup(name);
   if (p < 0) {
-    std::string all;
-    for (int i = 0; i < P_COUNT; i++) all += std::string(i ? ", " : "") + kNames[i];
-    return nas_seterr(err, NAS_EINVAL, "%s: unknown proxy '%s' (known: %s)", W, name, all.c_str());
+    char all[160] = ""; /* no allocation: this is outside the try */
+    for (int i = 0; i < P_COUNT; i++) {
+      if (i) strncat(all, ", ", sizeof all - strlen(all) - 1);
+      strncat(all, kNames[i], sizeof all - strlen(all) - 1);
+    }
+    return nas_seterr(err, NAS_EINVAL, "%s: unknown proxy '%s' (known: %s)", W, name, all);
   }
   if (p == P_PARAMS) return *score = (double)nas_graph_params(m->g), NAS_OK;
   if (p == P_FLOPS) return *score = (double)nas_graph_flops(m->g), NAS_OK;

@@ -243,8 +243,11 @@ nas_status nas_model_set_path(nas_model *m, const int *path, int n, nas_error *e
     if (path[d] < 0 || path[d] >= m->net->dsize[(size_t)d])
       return nas_seterr(err, NAS_EINVAL, "nas_model_set_path: choice %d of decision %d is out of [0, %d)", path[d],
                         d, m->net->dsize[(size_t)d]);
-  m->net->path.assign(path, path + D);
-  return NAS_OK;
+  try {
+    m->net->path.assign(path, path + D);
+    return NAS_OK;
+  }
+  NAS_CATCH(err, "nas_model_set_path")
 }
 
 nas_status nas_model_last_path(const nas_model *m, int *path, int n, nas_error *err) noexcept {
