@@ -7,9 +7,9 @@
 
 static volatile sig_atomic_t interrupted = 0;
 
-void nas_interrupt(void) { interrupted = 1; }
+void nas_interrupt_set(void) { interrupted = 1; }
 void nas_interrupt_clear(void) { interrupted = 0; }
-int nas_interrupted(void) { return interrupted != 0; }
+int nas_interrupt_pending(void) { return interrupted != 0; }
 
 const char *nas_status_name(nas_status s) {
   switch (s) {

@@ -48,6 +48,14 @@
 extern "C" {
 #endif
 
+/* Every function of the library is declared NAS_API: libnas is built with
+ * -fvisibility=hidden, so these declarations are all it exports. */
+#if defined(__GNUC__)
+#define NAS_API __attribute__((visibility("default")))
+#else
+#define NAS_API
+#endif
+
 /* engine/torch's entry points never throw: they are noexcept in C++ (checked
  * by the compiler against their definitions) and plain functions in C. */
 #ifdef __cplusplus
@@ -70,7 +78,7 @@ typedef enum nas_status {
   NAS_EIO,        /* a file is missing, unreadable or corrupt */
   NAS_ENUMERIC,   /* training diverged: NaN or Inf loss */
   NAS_EDEVICE,    /* device not available (e.g. cuda on a CPU-only build) */
-  NAS_EINTERRUPT, /* stopped by nas_interrupt() (SIGINT) */
+  NAS_EINTERRUPT, /* stopped by nas_interrupt_set() (SIGINT) */
   NAS_ETORCH      /* any other libtorch error */
 } nas_status;
 
@@ -80,13 +88,13 @@ typedef struct nas_error {
 } nas_error;
 
 /* Static string naming a status ("graph error", ...). */
-const char *nas_status_name(nas_status s);
+NAS_API const char *nas_status_name(nas_status s);
 
 /* Interrupt flag: async-signal-safe to set. Long-running calls (training,
  * evaluation, latency) check it between steps and return NAS_EINTERRUPT. */
-void nas_interrupt(void);
-void nas_interrupt_clear(void);
-int nas_interrupted(void);
+NAS_API void nas_interrupt_set(void);
+NAS_API void nas_interrupt_clear(void);
+NAS_API int nas_interrupt_pending(void);
 
 /* ------------------------------------------------------------------------ */
 /* Attributes                                                                */
@@ -149,23 +157,23 @@ typedef enum nas_op {
 } nas_op;
 
 /* Static name of an op ("conv"), or NULL when out of range. */
-const char *nas_op_name(nas_op op);
+NAS_API const char *nas_op_name(nas_op op);
 /* Op code for a name, or -1 when unknown. */
-int nas_op_lookup(const char *name);
+NAS_API int nas_op_lookup(const char *name);
 /* Attribute schema of an op: number of keys, and key i's name, kind, whether
  * it is required, and its default (meaningless when required). Static strings. */
-int nas_op_attr_count(nas_op op);
-const char *nas_op_attr_key(nas_op op, int i);
-nas_attr_kind nas_op_attr_kind(nas_op op, int i);
-int nas_op_attr_required(nas_op op, int i);
+NAS_API int nas_op_attr_count(nas_op op);
+NAS_API const char *nas_op_attr_key(nas_op op, int i);
+NAS_API nas_attr_kind nas_op_attr_kind(nas_op op, int i);
+NAS_API int nas_op_attr_required(nas_op op, int i);
 /* Default of key i: padding "same" is -1; a pool's stride defaults to k
  * (reported as -1). FLOAT keys through _int are truncated, INT keys through
  * _float converted. 0 when out of range. */
-int64_t nas_op_attr_default_int(nas_op op, int i);
-double nas_op_attr_default_float(nas_op op, int i);
+NAS_API int64_t nas_op_attr_default_int(nas_op op, int i);
+NAS_API double nas_op_attr_default_float(nas_op op, int i);
 /* Arity: min and max number of inputs (max may be NAS_MAX_INPUTS). */
-int nas_op_min_inputs(nas_op op);
-int nas_op_max_inputs(nas_op op);
+NAS_API int nas_op_min_inputs(nas_op op);
+NAS_API int nas_op_max_inputs(nas_op op);
 
 /* ------------------------------------------------------------------------ */
 /* Graph (engine/core/graph.c)                                               */
@@ -176,18 +184,18 @@ typedef struct nas_graph nas_graph;
 /* New graph whose node 0 is the input with per-sample shape dims[0..ndim).
  * ndim is 1 ({F}) or 3 ({C,H,W}); every dim > 0. Returns NULL on error.
  * The caller owns the graph: release with nas_graph_free. */
-nas_graph *nas_graph_new(int ndim, const int64_t *dims, nas_error *err);
-void nas_graph_free(nas_graph *g);
+NAS_API nas_graph *nas_graph_new(int ndim, const int64_t *dims, nas_error *err);
+NAS_API void nas_graph_free(nas_graph *g);
 /* Deep copy; caller owns it. NULL on out-of-memory. */
-nas_graph *nas_graph_clone(const nas_graph *g);
+NAS_API nas_graph *nas_graph_clone(const nas_graph *g);
 
 /* Appends a node and runs its shape rule. inputs are ids of earlier nodes;
  * ninputs == 0 means "the last node added" (the input node for the first op).
  * attrs are checked against the op's schema: an unknown key, a wrong kind, a
  * missing required key or a bad value is an error. Returns the new node id
  * (>= 1), or -1 with err set; on error the graph is unchanged. */
-int nas_graph_add(nas_graph *g, const char *op, const int *inputs, int ninputs,
-                  const nas_attr *attrs, int nattrs, nas_error *err);
+NAS_API int nas_graph_add(nas_graph *g, const char *op, const int *inputs, int ninputs,
+                          const nas_attr *attrs, int nattrs, nas_error *err);
 
 /* A whole graph from node descriptions in any order (as read from JSON):
  * node i+1 is descs[i]; inputs may name any node id 0..n, so forward
@@ -202,51 +210,51 @@ typedef struct nas_node_desc {
   const nas_attr *attrs;
   int nattrs;
 } nas_node_desc;
-nas_graph *nas_graph_from_desc(int ndim, const int64_t *dims,
-                               const nas_node_desc *descs, int n, int output,
-                               nas_error *err);
+NAS_API nas_graph *nas_graph_from_desc(int ndim, const int64_t *dims,
+                                       const nas_node_desc *descs, int n, int output,
+                                       nas_error *err);
 
 /* The output node: the last node added unless set. */
-int nas_graph_output(const nas_graph *g);
-nas_status nas_graph_set_output(nas_graph *g, int node, nas_error *err);
+NAS_API int nas_graph_output(const nas_graph *g);
+NAS_API nas_status nas_graph_set_output(nas_graph *g, int node, nas_error *err);
 
 /* Invariant: every node's inputs have smaller ids than the node, so id order
  * is a topological order (nas_graph_from_desc renumbers to keep it).
  * Number of nodes, including the input node 0. */
-int nas_graph_node_count(const nas_graph *g);
-nas_op nas_graph_node_op(const nas_graph *g, int node);
-int nas_graph_node_ninputs(const nas_graph *g, int node);
-int nas_graph_node_input(const nas_graph *g, int node, int i);
+NAS_API int nas_graph_node_count(const nas_graph *g);
+NAS_API nas_op nas_graph_node_op(const nas_graph *g, int node);
+NAS_API int nas_graph_node_ninputs(const nas_graph *g, int node);
+NAS_API int nas_graph_node_input(const nas_graph *g, int node, int i);
 /* Output shape of a node; returns ndim, fills dims[0..ndim). */
-int nas_graph_node_shape(const nas_graph *g, int node, int64_t dims[NAS_MAX_DIMS]);
+NAS_API int nas_graph_node_shape(const nas_graph *g, int node, int64_t dims[NAS_MAX_DIMS]);
 /* Resolved attribute value (defaults filled in) by schema index or key.
  * padding is an int: -1 means "same". Unknown key: returns 0. */
-int64_t nas_graph_node_int(const nas_graph *g, int node, const char *key);
-double nas_graph_node_float(const nas_graph *g, int node, const char *key);
+NAS_API int64_t nas_graph_node_int(const nas_graph *g, int node, const char *key);
+NAS_API double nas_graph_node_float(const nas_graph *g, int node, const char *key);
 /* Params / MACs of one node. */
-int64_t nas_graph_node_params(const nas_graph *g, int node);
-int64_t nas_graph_node_flops(const nas_graph *g, int node);
+NAS_API int64_t nas_graph_node_params(const nas_graph *g, int node);
+NAS_API int64_t nas_graph_node_flops(const nas_graph *g, int node);
 
 /* Whole-graph costs, analytic, from the IR alone. */
-int64_t nas_graph_params(const nas_graph *g);      /* trainable parameters */
-int64_t nas_graph_flops(const nas_graph *g);       /* MACs for one sample */
-int64_t nas_graph_activations(const nas_graph *g); /* floats of all node outputs, one sample */
+NAS_API int64_t nas_graph_params(const nas_graph *g);      /* trainable parameters */
+NAS_API int64_t nas_graph_flops(const nas_graph *g);       /* MACs for one sample */
+NAS_API int64_t nas_graph_activations(const nas_graph *g); /* floats of all node outputs, one sample */
 /* Training-time memory estimate in bytes for a batch: float32 weights,
  * gradients and optimizer state (2 copies), plus activations * batch * 2
  * (forward outputs and their gradients). Documented as an estimate. */
-int64_t nas_graph_memory_bytes(const nas_graph *g, int batch);
+NAS_API int64_t nas_graph_memory_bytes(const nas_graph *g, int batch);
 /* Number of conv/linear layers (the "layers" constraint). */
-int nas_graph_layers(const nas_graph *g);
+NAS_API int nas_graph_layers(const nas_graph *g);
 
 /* Canonical 64-bit hash: equal for graphs computing the same function with
  * the same ops and attributes, whatever the node numbering; inputs of add
  * (commutative) are order-free, of concat ordered. Nodes that do not reach
  * the output do not change it. */
-uint64_t nas_graph_hash(const nas_graph *g);
+NAS_API uint64_t nas_graph_hash(const nas_graph *g);
 
 /* Human-readable table (one line per node: id, op, attrs, inputs, shape,
  * params, MACs) into buf; returns the length it needed (like snprintf). */
-size_t nas_graph_summary(const nas_graph *g, char *buf, size_t cap);
+NAS_API size_t nas_graph_summary(const nas_graph *g, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Data (engine/core/data.c)                                                 */
@@ -260,48 +268,48 @@ typedef struct nas_dataset nas_dataset;
 /* Loads IDX files (gzip or raw, detected from the bytes): images and labels.
  * Errors name the file and what is wrong (missing, bad magic, truncated, count
  * mismatch, label out of range). Caller owns the result. */
-nas_dataset *nas_data_load_idx(const char *images_path, const char *labels_path,
-                               nas_error *err);
+NAS_API nas_dataset *nas_data_load_idx(const char *images_path, const char *labels_path,
+                                       nas_error *err);
 /* Loads CIFAR-10 (label_bytes 1) or CIFAR-100 (label_bytes 2, fine label)
  * binary batch files, concatenated in the given order. */
-nas_dataset *nas_data_load_cifar(const char *const *paths, int npaths,
-                                 int label_bytes, nas_error *err);
+NAS_API nas_dataset *nas_data_load_cifar(const char *const *paths, int npaths,
+                                         int label_bytes, nas_error *err);
 
 /* Normalisation applied by nas_data_batch: x = (pixel/255 - mean[c]) / std[c].
  * Loaders set the training set's per-channel statistics computed over the rows. */
-void nas_data_set_norm(nas_dataset *d, const float *mean, const float *std, int channels);
-void nas_data_get_norm(const nas_dataset *d, float *mean, float *std); /* channels floats each */
+NAS_API void nas_data_set_norm(nas_dataset *d, const float *mean, const float *std, int channels);
+NAS_API void nas_data_get_norm(const nas_dataset *d, float *mean, float *std); /* channels floats each */
 /* Per-channel mean/std over the view's rows (pixel/255). */
-void nas_data_compute_norm(const nas_dataset *d, float *mean, float *std);
+NAS_API void nas_data_compute_norm(const nas_dataset *d, float *mean, float *std);
 
 /* Seeded split: `first` gets n - nsecond random rows, `second` nsecond rows.
  * Both share the storage and the normalisation. Returns NAS_OK or an error
  * when nsecond is not in [0, n). Caller owns both. */
-nas_status nas_data_split(const nas_dataset *d, int64_t nsecond, uint64_t seed,
-                          nas_dataset **first, nas_dataset **second, nas_error *err);
+NAS_API nas_status nas_data_split(const nas_dataset *d, int64_t nsecond, uint64_t seed,
+                                  nas_dataset **first, nas_dataset **second, nas_error *err);
 /* A view of the first `count` rows of a seeded permutation (fidelity knob). */
-nas_dataset *nas_data_subset(const nas_dataset *d, int64_t count, uint64_t seed,
-                             nas_error *err);
+NAS_API nas_dataset *nas_data_subset(const nas_dataset *d, int64_t count, uint64_t seed,
+                                     nas_error *err);
 /* Union of two views over the same storage (train + valid for retraining). */
-nas_dataset *nas_data_concat(const nas_dataset *a, const nas_dataset *b, nas_error *err);
+NAS_API nas_dataset *nas_data_concat(const nas_dataset *a, const nas_dataset *b, nas_error *err);
 /* Reference to the same view (refcount up); nas_data_free releases. */
-nas_dataset *nas_data_ref(nas_dataset *d);
-void nas_data_free(nas_dataset *d);
+NAS_API nas_dataset *nas_data_ref(nas_dataset *d);
+NAS_API void nas_data_free(nas_dataset *d);
 
-int64_t nas_data_count(const nas_dataset *d);
-int nas_data_classes(const nas_dataset *d);
+NAS_API int64_t nas_data_count(const nas_dataset *d);
+NAS_API int nas_data_classes(const nas_dataset *d);
 /* Per-sample shape {C,H,W}; returns ndim (3). */
-int nas_data_shape(const nas_dataset *d, int64_t dims[NAS_MAX_DIMS]);
+NAS_API int nas_data_shape(const nas_dataset *d, int64_t dims[NAS_MAX_DIMS]);
 /* Floats per sample (C*H*W). */
-int64_t nas_data_sample_size(const nas_dataset *d);
+NAS_API int64_t nas_data_sample_size(const nas_dataset *d);
 
 /* Small deterministic RNG (splitmix64 seeded xoshiro256**). */
 typedef struct nas_rng { uint64_t s[4]; } nas_rng;
-void nas_rng_seed(nas_rng *r, uint64_t seed);
-uint64_t nas_rng_next(nas_rng *r);
-double nas_rng_uniform(nas_rng *r);                 /* [0,1) */
-int64_t nas_rng_below(nas_rng *r, int64_t n);       /* [0,n), unbiased */
-void nas_rng_shuffle(nas_rng *r, int64_t *a, int64_t n);
+NAS_API void nas_rng_seed(nas_rng *r, uint64_t seed);
+NAS_API uint64_t nas_rng_next(nas_rng *r);
+NAS_API double nas_rng_uniform(nas_rng *r);                 /* [0,1) */
+NAS_API int64_t nas_rng_below(nas_rng *r, int64_t n);       /* [0,n), unbiased */
+NAS_API void nas_rng_shuffle(nas_rng *r, int64_t *a, int64_t n);
 
 /* Augmentation for nas_data_batch: random crop from a zero-padded image
  * (pad pixels each side) and/or random horizontal flip. */
@@ -313,8 +321,8 @@ typedef struct nas_augment {
 /* Fills x (n * sample_size floats, NCHW) and y (n labels) with rows
  * rows[0..n) of the view (indices into the view, not the storage).
  * aug and rng may be NULL (no augmentation). */
-void nas_data_batch(const nas_dataset *d, const int64_t *rows, int n,
-                    const nas_augment *aug, nas_rng *rng, float *x, int64_t *y);
+NAS_API void nas_data_batch(const nas_dataset *d, const int64_t *rows, int n,
+                            const nas_augment *aug, nas_rng *rng, float *x, int64_t *y);
 
 /* ------------------------------------------------------------------------ */
 /* Models: libtorch behind a C ABI (engine/torch)                            */
@@ -334,24 +342,24 @@ typedef struct nas_model_opts {
   const char *device;  /* "cpu" (default), "cuda", "cuda:N" */
   nas_memfmt memfmt;
 } nas_model_opts;
-nas_model_opts nas_model_opts_default(void) NAS_NOEXCEPT;
+NAS_API nas_model_opts nas_model_opts_default(void) NAS_NOEXCEPT;
 
 /* Builds a libtorch module for any DAG graph. The model keeps its own copy of
  * the graph. Caller owns *out: release with nas_model_free. */
-nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o,
-                         nas_model **out, nas_error *err) NAS_NOEXCEPT;
-void nas_model_free(nas_model *m) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_new(const nas_graph *g, const nas_model_opts *o,
+                                 nas_model **out, nas_error *err) NAS_NOEXCEPT;
+NAS_API void nas_model_free(nas_model *m) NAS_NOEXCEPT;
 /* libtorch's own count of trainable parameter elements (cross-check). */
-int64_t nas_model_param_count(const nas_model *m) NAS_NOEXCEPT;
+NAS_API int64_t nas_model_param_count(const nas_model *m) NAS_NOEXCEPT;
 /* Device the model lives on ("cpu", "cuda:0"), static or model-owned string. */
-const char *nas_model_device(const nas_model *m) NAS_NOEXCEPT;
+NAS_API const char *nas_model_device(const nas_model *m) NAS_NOEXCEPT;
 /* Memory format in use after training started (AUTO resolved). */
-nas_memfmt nas_model_memfmt(const nas_model *m) NAS_NOEXCEPT;
+NAS_API nas_memfmt nas_model_memfmt(const nas_model *m) NAS_NOEXCEPT;
 
 /* Forward of n samples x (n * sample floats) into out (n * output floats);
  * eval mode, no grad. */
-nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out,
-                             nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out,
+                                     nas_error *err) NAS_NOEXCEPT;
 
 typedef enum nas_optim { NAS_OPT_SGD = 0, NAS_OPT_ADAM, NAS_OPT_ADAMW } nas_optim;
 typedef enum nas_sched { NAS_SCHED_CONSTANT = 0, NAS_SCHED_STEP, NAS_SCHED_COSINE } nas_sched;
@@ -374,7 +382,7 @@ typedef struct nas_train_opts {
   nas_augment augment;
   double grad_clip;      /* 0 = none: max global grad norm */
 } nas_train_opts;
-nas_train_opts nas_train_opts_default(void) NAS_NOEXCEPT;
+NAS_API nas_train_opts nas_train_opts_default(void) NAS_NOEXCEPT;
 
 typedef struct nas_train_progress {
   int64_t step, total_steps; /* steps done so far / planned */
@@ -390,21 +398,21 @@ typedef struct nas_train_progress {
 
 /* Starts training m on d. The trainer borrows m and takes a reference on d:
  * m must outlive it. Caller owns *out: nas_trainer_free. */
-nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o,
-                           nas_trainer **out, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o,
+                                   nas_trainer **out, nas_error *err) NAS_NOEXCEPT;
 /* Runs at most max_steps steps (stops at an epoch end, so callers can record
  * per-epoch history), fills p. NaN/Inf loss: NAS_ENUMERIC. */
-nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p,
-                         nas_error *err) NAS_NOEXCEPT;
-void nas_trainer_free(nas_trainer *t) NAS_NOEXCEPT;
+NAS_API nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p,
+                                 nas_error *err) NAS_NOEXCEPT;
+NAS_API void nas_trainer_free(nas_trainer *t) NAS_NOEXCEPT;
 
 typedef struct nas_eval_result {
   double accuracy; /* fraction in [0,1] */
   double loss;     /* mean cross-entropy */
   int64_t count;
 } nas_eval_result;
-nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch,
-                              nas_eval_result *r, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch,
+                                      nas_eval_result *r, nas_error *err) NAS_NOEXCEPT;
 
 typedef struct nas_latency_opts {
   int batch, runs, warmup, threads; /* threads 0 = current setting */
@@ -412,13 +420,13 @@ typedef struct nas_latency_opts {
 typedef struct nas_latency_result {
   double median_ms, p90_ms, mean_ms, min_ms;
 } nas_latency_result;
-nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o,
-                             nas_latency_result *r, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o,
+                                     nas_latency_result *r, nas_error *err) NAS_NOEXCEPT;
 
 /* Weights (parameters and buffers) to/from a file. Loading checks that the
  * file's tensors match the model's names and shapes. */
-nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
-nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
 
 /* ------------------------------------------------------------------------ */
 /* Supernets: graphs with mixed nodes (engine/torch/model.cpp, supernet.cpp)  */
@@ -457,33 +465,33 @@ typedef enum nas_mix_mode {
 } nas_mix_mode;
 
 /* Number of decisions D (0 for a plain graph), and decision d's candidates (-1 out of range). */
-int nas_model_decisions(const nas_model *m) NAS_NOEXCEPT;
-int nas_model_decision_size(const nas_model *m, int d) NAS_NOEXCEPT;
+NAS_API int nas_model_decisions(const nas_model *m) NAS_NOEXCEPT;
+NAS_API int nas_model_decision_size(const nas_model *m, int d) NAS_NOEXCEPT;
 /* Copies decision d's logits to out[0..size) / sets them from in[0..size) (finite). */
-nas_status nas_model_arch_get(const nas_model *m, int d, float *out, nas_error *err) NAS_NOEXCEPT;
-nas_status nas_model_arch_set(nas_model *m, int d, const float *in, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_arch_get(const nas_model *m, int d, float *out, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_arch_set(nas_model *m, int d, const float *in, nas_error *err) NAS_NOEXCEPT;
 /* The mix mode of every later forward (training, evaluation, forward, latency).
  * tau > 0 is read by NAS_MIX_GUMBEL only. Default: NAS_MIX_SOFTMAX, tau 1. */
-nas_status nas_model_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) NAS_NOEXCEPT;
-nas_mix_mode nas_model_get_mix_mode(const nas_model *m) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_mix_mode nas_model_get_mix_mode(const nas_model *m) NAS_NOEXCEPT;
 /* The path of NAS_MIX_PATH: n == D choices, path[d] in [0, size(d)) (0-based). */
-nas_status nas_model_set_path(nas_model *m, const int *path, int n, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_set_path(nas_model *m, const int *path, int n, nas_error *err) NAS_NOEXCEPT;
 /* The branch each decision ran in the last training or forward pass (-1: all
  * of them, softmax/sigmoid): n == D ints. GDAS reads its sampled path here. */
-nas_status nas_model_last_path(const nas_model *m, int *path, int n, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_last_path(const nas_model *m, int *path, int n, nas_error *err) NAS_NOEXCEPT;
 /* Mean cross-entropy of n samples (x, y as nas_data_batch fills them) in the
  * current mix mode, training mode, and its gradient with respect to every
  * logit, written to grad[0..cap) in decision order (cap >= sum of sizes). The
  * weights, their gradients and the BN running statistics are left as they were. */
-nas_status nas_model_arch_grad(nas_model *m, const float *x, const int64_t *y, int n, float *grad,
-                               int64_t cap, double *loss, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_arch_grad(nas_model *m, const float *x, const int64_t *y, int n, float *grad,
+                                       int64_t cap, double *loss, nas_error *err) NAS_NOEXCEPT;
 /* BatchNorm recalibration for a subnet of shared weights (SPOS, "weight
  * inheritance"): resets every BN layer's running statistics, then forwards
  * `batches` batches of `batch` rows of d (a seeded random order) in training
  * mode without gradients, with cumulative averaging (momentum None), in the
  * current mix mode (set the path first). Works on any model. */
-nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, int batch, uint64_t seed,
-                                    nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, int batch, uint64_t seed,
+                                            nas_error *err) NAS_NOEXCEPT;
 
 /* Bilevel search (DARTS, first or second order; GDAS is the same loop in NAS_MIX_GUMBEL
  * mode with tau lowered between runs): each step first takes one Adam step on
@@ -503,15 +511,15 @@ typedef struct nas_darts_opts {
                     rate), minus lr * (dL_train/da(w+) - dL_train/da(w-)) / (2 eps), where
                     w+- = w +- eps * dL_val/dw' and eps = 0.01 / ||dL_val/dw'||. */
 } nas_darts_opts;
-nas_darts_opts nas_darts_opts_default(void) NAS_NOEXCEPT;
-nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
-                           nas_darts **out, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_darts_opts nas_darts_opts_default(void) NAS_NOEXCEPT;
+NAS_API nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
+                                   nas_darts **out, nas_error *err) NAS_NOEXCEPT;
 /* Runs at most max_steps steps (stops at an epoch end of the weights' trainer),
  * fills p as nas_train_run does; *arch_loss (may be NULL): mean validation loss
  * of the architecture steps of this call. */
-nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p, double *arch_loss,
-                         nas_error *err) NAS_NOEXCEPT;
-void nas_darts_free(nas_darts *t) NAS_NOEXCEPT;
+NAS_API nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p, double *arch_loss,
+                                 nas_error *err) NAS_NOEXCEPT;
+NAS_API void nas_darts_free(nas_darts *t) NAS_NOEXCEPT;
 
 /* ------------------------------------------------------------------------ */
 /* Policy controller: an autoregressive LSTM over categorical decisions      */
@@ -538,25 +546,25 @@ typedef struct nas_controller_opts {
   double baseline_decay; /* [0,1); EMA decay of the reward baseline; default 0.9 (NB201) */
   uint64_t seed;         /* weight init; default 0 */
 } nas_controller_opts;
-nas_controller_opts nas_controller_opts_default(void) NAS_NOEXCEPT;
+NAS_API nas_controller_opts nas_controller_opts_default(void) NAS_NOEXCEPT;
 
 /* New controller over n >= 1 decisions of sizes[0..n) (each >= 1). o may be
  * NULL (defaults). Caller owns *out: release with nas_controller_free. */
-nas_status nas_controller_new(const int *sizes, int n, const nas_controller_opts *o,
-                              nas_controller **out, nas_error *err) NAS_NOEXCEPT;
-void nas_controller_free(nas_controller *c) NAS_NOEXCEPT;
+NAS_API nas_status nas_controller_new(const int *sizes, int n, const nas_controller_opts *o,
+                                      nas_controller **out, nas_error *err) NAS_NOEXCEPT;
+NAS_API void nas_controller_free(nas_controller *c) NAS_NOEXCEPT;
 
 /* Number of decisions, and the size of decision i (-1 when out of range). */
-int nas_controller_decisions(const nas_controller *c) NAS_NOEXCEPT;
-int nas_controller_size(const nas_controller *c, int i) NAS_NOEXCEPT;
+NAS_API int nas_controller_decisions(const nas_controller *c) NAS_NOEXCEPT;
+NAS_API int nas_controller_size(const nas_controller *c, int i) NAS_NOEXCEPT;
 
 /* Samples one choice per decision, autoregressively: decision i takes the
  * first j with uniforms[i] < cdf_i(j) (inverse CDF of its softmax), given the
  * choices before it. uniforms: n numbers in [0,1) (borrowed). Writes choices
  * (n ints, 0-based) and, when not NULL, the sum over decisions of the log-
  * probability of the choices and of the entropies. No parameter changes. */
-nas_status nas_controller_sample(nas_controller *c, const double *uniforms, int *choices,
-                                 double *logprob, double *entropy, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_controller_sample(nas_controller *c, const double *uniforms, int *choices,
+                                         double *logprob, double *entropy, nas_error *err) NAS_NOEXCEPT;
 
 /* One REINFORCE step for choices (n_decisions == the controller's n, 0-based):
  * recomputes their log-probability teacher-forced, updates the baseline first
@@ -565,21 +573,21 @@ nas_status nas_controller_sample(nas_controller *c, const double *uniforms, int 
  *   loss = -(reward - baseline) * logprob - entropy_weight * entropy
  * and one Adam step. reward must be finite. A NaN/Inf loss is NAS_ENUMERIC and
  * changes nothing. */
-nas_status nas_controller_update(nas_controller *c, const int *choices, int n_decisions,
-                                 double reward, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_controller_update(nas_controller *c, const int *choices, int n_decisions,
+                                         double reward, nas_error *err) NAS_NOEXCEPT;
 /* Baseline after the last update (0 before any), and the number of updates. */
-double nas_controller_baseline(const nas_controller *c) NAS_NOEXCEPT;
-int64_t nas_controller_updates(const nas_controller *c) NAS_NOEXCEPT;
+NAS_API double nas_controller_baseline(const nas_controller *c) NAS_NOEXCEPT;
+NAS_API int64_t nas_controller_updates(const nas_controller *c) NAS_NOEXCEPT;
 
 /* The distribution of decision k (0 <= k < n) given the choices prefix[0..k)
  * of the decisions before it: writes size(k) probabilities into probs_out. */
-nas_status nas_controller_probs(nas_controller *c, const int *prefix, int k, double *probs_out,
-                                nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_controller_probs(nas_controller *c, const int *prefix, int k, double *probs_out,
+                                        nas_error *err) NAS_NOEXCEPT;
 
 /* All parameters as float32, in a fixed order (tests compare them bit for
  * bit): count, and a copy into out[0..cap) (NAS_EINVAL when cap is short). */
-int64_t nas_controller_param_count(const nas_controller *c) NAS_NOEXCEPT;
-nas_status nas_controller_params(const nas_controller *c, float *out, int64_t cap, nas_error *err) NAS_NOEXCEPT;
+NAS_API int64_t nas_controller_param_count(const nas_controller *c) NAS_NOEXCEPT;
+NAS_API nas_status nas_controller_params(const nas_controller *c, float *out, int64_t cap, nas_error *err) NAS_NOEXCEPT;
 
 /* ------------------------------------------------------------------------ */
 /* Zero-cost proxies (engine/torch/proxy.cpp)                                */
@@ -615,20 +623,20 @@ nas_status nas_controller_params(const nas_controller *c, float *out, int64_t ca
  * NAS_EINVAL for an unknown name or a bad argument; NAS_ENUMERIC when the
  * score is not finite (*score still holds it: e.g. naswot's -inf for a
  * singular kernel, jacob_cov's NaN when a sample's input gradient is constant). */
-nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
-                           double *score, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
+                                   double *score, nas_error *err) NAS_NOEXCEPT;
 /* The proxies by index, i = 0 .. nas_proxy_count() - 1 (static strings; NULL
  * out of range), and whether one reads labels: 1, 0, or -1 when unknown. */
-int nas_proxy_count(void) NAS_NOEXCEPT;
-const char *nas_proxy_name(int i) NAS_NOEXCEPT;
-int nas_proxy_uses_labels(const char *name) NAS_NOEXCEPT;
+NAS_API int nas_proxy_count(void) NAS_NOEXCEPT;
+NAS_API const char *nas_proxy_name(int i) NAS_NOEXCEPT;
+NAS_API int nas_proxy_uses_labels(const char *name) NAS_NOEXCEPT;
 
 /* Engine-wide settings. */
-void nas_set_threads(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
-int nas_get_threads(void) NAS_NOEXCEPT;
-int nas_cuda_available(void) NAS_NOEXCEPT;          /* 1 when built with CUDA and a GPU is visible */
-int nas_cuda_device_count(void) NAS_NOEXCEPT;       /* visible GPUs (0 on a CPU-only build) */
-const char *nas_torch_version(void) NAS_NOEXCEPT;
+NAS_API void nas_set_threads(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
+NAS_API int nas_get_threads(void) NAS_NOEXCEPT;
+NAS_API int nas_cuda_available(void) NAS_NOEXCEPT;          /* 1 when built with CUDA and a GPU is visible */
+NAS_API int nas_cuda_device_count(void) NAS_NOEXCEPT;       /* visible GPUs (0 on a CPU-only build) */
+NAS_API const char *nas_torch_version(void) NAS_NOEXCEPT;
 
 #ifdef __cplusplus
 }

@@ -101,9 +101,7 @@ static int l_controller_new(lua_State *L) {
     sizes[i] = (int)v;
     lua_pop(L, 1);
   }
-  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 0);
-  b->p = NULL;
-  luaL_setmetatable(L, NAS_CONTROLLER_MT);
+  lnas_box *b = lnas_box_new(L, NAS_CONTROLLER_MT, 0);
   nas_error err;
   nas_controller *c;
   if (nas_controller_new(sizes, (int)n, &o, &c, &err) != NAS_OK) return lnas_fail(L, &err);

@@ -11,12 +11,6 @@ nas_dataset *lnas_check_dataset(lua_State *L, int i) {
   return (nas_dataset *)b->p;
 }
 
-void lnas_push_dataset(lua_State *L, nas_dataset *d) {
-  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 0);
-  b->p = d;
-  luaL_setmetatable(L, NAS_DATASET_MT);
-}
-
 static int d_release(lua_State *L) {
   lnas_box *b = check_box(L, 1);
   if (b->p) {
@@ -31,9 +25,9 @@ static int l_load_idx(lua_State *L) {
   const char *images = luaL_checkstring(L, 1);
   const char *labels = luaL_checkstring(L, 2);
   nas_error err;
-  nas_dataset *d = nas_data_load_idx(images, labels, &err);
-  if (!d) return lnas_fail(L, &err);
-  lnas_push_dataset(L, d);
+  lnas_box *b = lnas_box_new(L, NAS_DATASET_MT, 0);
+  b->p = nas_data_load_idx(images, labels, &err);
+  if (!b->p) return lnas_fail(L, &err);
   return 1;
 }
 
@@ -52,9 +46,9 @@ static int l_load_cifar(lua_State *L) {
     lua_pop(L, 1); /* still referenced by the table */
   }
   nas_error err;
-  nas_dataset *d = nas_data_load_cifar(paths, n, (int)lb, &err);
-  if (!d) return lnas_fail(L, &err);
-  lnas_push_dataset(L, d);
+  lnas_box *b = lnas_box_new(L, NAS_DATASET_MT, 0);
+  b->p = nas_data_load_cifar(paths, n, (int)lb, &err);
+  if (!b->p) return lnas_fail(L, &err);
   return 1;
 }
 
@@ -84,11 +78,13 @@ static int d_split(lua_State *L) {
   nas_dataset *d = lnas_check_dataset(L, 1);
   lua_Integer n = luaL_checkinteger(L, 2);
   lua_Integer seed = luaL_optinteger(L, 3, 0);
+  lnas_box *first = lnas_box_new(L, NAS_DATASET_MT, 0);
+  lnas_box *second = lnas_box_new(L, NAS_DATASET_MT, 0);
   nas_dataset *a, *b;
   nas_error err;
   if (nas_data_split(d, n, (uint64_t)seed, &a, &b, &err) != NAS_OK) return luaL_argerror(L, 2, err.msg);
-  lnas_push_dataset(L, a);
-  lnas_push_dataset(L, b);
+  first->p = a;
+  second->p = b;
   return 2;
 }
 
@@ -97,18 +93,18 @@ static int d_subset(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 2);
   lua_Integer seed = luaL_optinteger(L, 3, 0);
   nas_error err;
-  nas_dataset *s = nas_data_subset(d, n, (uint64_t)seed, &err);
-  if (!s) return luaL_argerror(L, 2, err.msg);
-  lnas_push_dataset(L, s);
+  lnas_box *b = lnas_box_new(L, NAS_DATASET_MT, 0);
+  b->p = nas_data_subset(d, n, (uint64_t)seed, &err);
+  if (!b->p) return luaL_argerror(L, 2, err.msg);
   return 1;
 }
 
 static int d_concat(lua_State *L) {
   nas_dataset *a = lnas_check_dataset(L, 1), *b = lnas_check_dataset(L, 2);
   nas_error err;
-  nas_dataset *s = nas_data_concat(a, b, &err);
-  if (!s) return luaL_argerror(L, 2, err.msg);
-  lnas_push_dataset(L, s);
+  lnas_box *box = lnas_box_new(L, NAS_DATASET_MT, 0);
+  box->p = nas_data_concat(a, b, &err);
+  if (!box->p) return luaL_argerror(L, 2, err.msg);
   return 1;
 }
 

@@ -17,12 +17,6 @@ nas_graph *lnas_check_graph(lua_State *L, int i) {
   return (nas_graph *)b->p;
 }
 
-void lnas_push_graph(lua_State *L, nas_graph *g) {
-  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 0);
-  b->p = g;
-  luaL_setmetatable(L, NAS_GRAPH_MT);
-}
-
 static int g_release(lua_State *L) {
   lnas_box *b = check_box(L, 1);
   if (b->p) {
@@ -148,9 +142,9 @@ static int l_graph_new(lua_State *L) {
   int64_t dims[NAS_MAX_DIMS];
   nas_error err;
   read_dims(L, 1, 1, &ndim, dims);
-  nas_graph *g = nas_graph_new(ndim, dims, &err);
-  if (!g) return luaL_argerror(L, 1, err.msg);
-  lnas_push_graph(L, g);
+  lnas_box *b = lnas_box_new(L, NAS_GRAPH_MT, 0);
+  b->p = nas_graph_new(ndim, dims, &err);
+  if (!b->p) return luaL_argerror(L, 1, err.msg);
   return 1;
 }
 
@@ -413,9 +407,10 @@ static int g_summary(lua_State *L) {
 }
 
 static int g_clone(lua_State *L) {
-  nas_graph *c = nas_graph_clone(lnas_check_graph(L, 1));
-  if (!c) return luaL_error(L, "out of memory cloning a graph");
-  lnas_push_graph(L, c);
+  nas_graph *g = lnas_check_graph(L, 1);
+  lnas_box *b = lnas_box_new(L, NAS_GRAPH_MT, 0);
+  b->p = nas_graph_clone(g);
+  if (!b->p) return luaL_error(L, "out of memory cloning a graph");
   return 1;
 }
 
@@ -474,9 +469,9 @@ static int l_graph_from_table(lua_State *L) {
     lua_pop(L, 1); /* node table: still referenced by `nodes`, so its strings live */
   }
   nas_error err;
-  nas_graph *g = nas_graph_from_desc(ndim, dims, descs, n, output, &err);
-  if (!g) return lnas_fail(L, &err);
-  lnas_push_graph(L, g);
+  lnas_box *b = lnas_box_new(L, NAS_GRAPH_MT, 0);
+  b->p = nas_graph_from_desc(ndim, dims, descs, n, output, &err);
+  if (!b->p) return lnas_fail(L, &err);
   return 1;
 }
 

@@ -62,9 +62,7 @@ static int l_model_new(lua_State *L) {
     const char *fmt = lnas_opt_str(L, 2, "memfmt", "auto");
     o.memfmt = (nas_memfmt)pick(L, 2, "memfmt", fmt, fmts, "memory format");
   }
-  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 0);
-  b->p = NULL;
-  luaL_setmetatable(L, NAS_MODEL_MT);
+  lnas_box *b = lnas_box_new(L, NAS_MODEL_MT, 0);
   nas_error err;
   nas_model *m;
   if (nas_model_new(g, &o, &m, &err) != NAS_OK) return lnas_fail(L, &err);
@@ -143,9 +141,7 @@ static int m_train_begin(lua_State *L) {
   nas_dataset *d = lnas_check_dataset(L, 2);
   nas_train_opts o = nas_train_opts_default();
   lnas_read_train_opts(L, 3, &o);
-  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 1);
-  b->p = NULL;
-  luaL_setmetatable(L, NAS_TRAINER_MT);
+  lnas_box *b = lnas_box_new(L, NAS_TRAINER_MT, 1);
   lua_pushvalue(L, 1); /* the trainer borrows the model: keep it alive */
   lua_setiuservalue(L, -2, 1);
   nas_error err;

@@ -11,6 +11,13 @@ int lnas_fail(lua_State *L, const nas_error *err) {
   return 3;
 }
 
+lnas_box *lnas_box_new(lua_State *L, const char *mt, int nuv) {
+  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, nuv);
+  b->p = NULL;
+  luaL_setmetatable(L, mt);
+  return b;
+}
+
 static int field_type(lua_State *L, int t, const char *key) {
   return lua_getfield(L, t, key);
 }
@@ -113,7 +120,7 @@ static int l_cuda_device_count(lua_State *L) {
 }
 
 static int l_interrupted(lua_State *L) {
-  lua_pushboolean(L, nas_interrupted());
+  lua_pushboolean(L, nas_interrupt_pending());
   return 1;
 }
 

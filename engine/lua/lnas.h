@@ -25,9 +25,10 @@ nas_model *lnas_check_model(lua_State *L, int i);
 /* lmodel.c: a training options table (m:train_begin's) into o; a progress table pushed. */
 void lnas_read_train_opts(lua_State *L, int t, nas_train_opts *o);
 void lnas_push_progress(lua_State *L, const nas_train_progress *p);
-/* Pushes a new userdata owning g (takes ownership; frees g if the push fails). */
-void lnas_push_graph(lua_State *L, nas_graph *g);
-void lnas_push_dataset(lua_State *L, nas_dataset *d);
+/* Pushes a new box with metatable mt, p = NULL and nuv user values. Box first,
+ * then create the C object and store it in ->p: a Lua error raised while
+ * pushing (out of memory) then cannot leak the object. */
+lnas_box *lnas_box_new(lua_State *L, const char *mt, int nuv);
 
 /* Reads t[key] as an integer / number / string / boolean with a default;
  * raises an argument error naming arg and key on a wrong type. */
@@ -43,9 +44,14 @@ int lnas_open_data(lua_State *L);
 int lnas_open_model(lua_State *L);
 int lnas_open_controller(lua_State *L); /* lcontroller.c: core.controller_new */
 int lnas_open_proxy(lua_State *L);      /* lproxy.c: core.proxy, core.proxies */
-int lnas_open_supernet(lua_State *L);
-int lnas_open_proc(lua_State *L);       /* lproc.c: worker processes, frames, locks, host facts */   /* lsupernet.c: supernet methods on nas.Model, core.darts_begin */
+int lnas_open_supernet(lua_State *L);   /* lsupernet.c: supernet methods on nas.Model, core.darts_begin */
+int lnas_open_proc(lua_State *L);       /* lproc.c: worker processes, frames, locks, host facts */
 
+/* The module's entry point: the one symbol nas/core.so exports (the rest of
+ * engine/lua is built with hidden visibility). */
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
 int luaopen_nas_core(lua_State *L);
 
 #endif

@@ -239,7 +239,7 @@ static int l_poll(lua_State *L) {
   int r;
   do {
     r = poll(p, (nfds_t)n, timeout);
-  } while (r < 0 && errno == EINTR && !nas_interrupted());
+  } while (r < 0 && errno == EINTR && !nas_interrupt_pending());
   if (r < 0 && errno != EINTR) return fail_errno(L, "poll");
   lua_createtable(L, r > 0 ? r : 0, 0);
   int k = 0;
@@ -402,7 +402,7 @@ static int l_sleep(lua_State *L) {
   if (!(s >= 0)) luaL_argerror(L, 1, "seconds >= 0 expected");
   if (s > 1e6) s = 1e6;
   struct timespec ts = { (time_t)s, (long)((s - (lua_Number)(time_t)s) * 1e9) };
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !nas_interrupted()) {}
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !nas_interrupt_pending()) {}
   return 0;
 }
 

@@ -211,9 +211,7 @@ static int l_darts_begin(lua_State *L) {
   luaL_argcheck(L, o.arch_beta1 >= 0 && o.arch_beta1 < 1, 4, "arch_beta1 must be in [0,1)");
   luaL_argcheck(L, o.arch_beta2 >= 0 && o.arch_beta2 < 1, 4, "arch_beta2 must be in [0,1)");
   luaL_argcheck(L, o.arch_weight_decay >= 0, 4, "arch_weight_decay must be >= 0");
-  lnas_box *b = (lnas_box *)lua_newuserdatauv(L, sizeof *b, 3);
-  b->p = NULL;
-  luaL_setmetatable(L, NAS_DARTS_MT);
+  lnas_box *b = lnas_box_new(L, NAS_DARTS_MT, 3);
   for (int i = 1; i <= 3; i++) { /* the search borrows the model and the data: keep them alive */
     lua_pushvalue(L, i);
     lua_setiuservalue(L, -2, i);

@@ -103,11 +103,16 @@ static int docall(lua_State *L, int narg, int nres) {
 
 /* ---- paths ------------------------------------------------------------- */
 
-static int is_root(const char *dir) {
+static int readable(const char *dir, const char *file) {
   char p[PATH_MAX + 32];
-  int n = snprintf(p, sizeof p, "%s/lua/nas/init.lua", dir);
+  int n = snprintf(p, sizeof p, "%s/%s", dir, file);
   return n > 0 && (size_t)n < sizeof p && access(p, R_OK) == 0;
 }
+
+/* A source tree holds lua/nas/init.lua; an install's share/nasrun holds
+ * strategies, spaces and examples, beside share/lua/5.4/nas/init.lua. */
+static int is_tree(const char *dir) { return readable(dir, "lua/nas/init.lua"); }
+static int is_root(const char *dir) { return is_tree(dir) || readable(dir, "../lua/5.4/nas/init.lua"); }
 
 /* Where the Lua files live: $NASRUN_HOME, else <exe>/../share/nasrun (an
  * install), else the source tree this binary was built from. */
@@ -134,7 +139,11 @@ static void set_paths(lua_State *L) {
   const char *root = find_root(buf, sizeof buf);
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "path");
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;%s", root, root, root, lua_tostring(L, -1));
+  if (is_tree(root))
+    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s/?.lua;%s", root, root, root, lua_tostring(L, -1));
+  else
+    lua_pushfstring(L, "%s/?.lua;%s/../lua/5.4/?.lua;%s/../lua/5.4/?/init.lua;%s", root, root, root,
+                    lua_tostring(L, -1));
   lua_setfield(L, -3, "path");
   lua_pop(L, 1);
   /* C modules built beside nasrun (nas.mpi): <exe dir>/lua/?.so in a build

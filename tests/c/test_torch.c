@@ -469,7 +469,7 @@ static void test_training(nas_dataset *d) {
     CHECK(nas_train_begin(m, d, &o, &t, &err) == NAS_OK);
     nas_train_progress p;
     CHECK(nas_train_run(t, 3, &p, &err) == NAS_OK);
-    nas_interrupt();
+    nas_interrupt_set();
     CHECK(nas_train_run(t, 3, &p, &err) == NAS_EINTERRUPT);
     CHECK_HAS(err.msg, "interrupted");
     CHECK_EQ(p.step, 3);
