@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package nasrun needs, then configures and builds it
-# into ./build. Run as root (or with sudo). Safe to run again.
+# into ./build. Run as root (or with sudo). Safe to run again. Arguments are
+# passed to cmake (e.g. -DNAS_WERROR=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,7 @@ if command -v update-alternatives >/dev/null; then
   if [ -n "$alt" ]; then $SUDO update-alternatives --set libblas.so.3-x86_64-linux-gnu "$alt" >/dev/null; fi
 fi
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+# Extra arguments go to cmake's configure step (CI passes -DNAS_WERROR=ON).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build build -j"$(nproc)"
 echo "setup: built ./build/nasrun"
