@@ -408,6 +408,52 @@ static void test_errors(void) {
   nas_graph_free(g);
 }
 
+/* The proxies run the model's one walk with dropout off: a dropout node
+ * changes no score (its net has the same weights: dropout has none), also
+ * with the model in training mode. A supernet is refused. */
+static void test_dropout_and_supernet(void) {
+  enum { D = 6, H = 32, O = 3, N = 4 };
+  float x[N * D];
+  for (int i = 0; i < N * D; i++) x[i] = (float)sin(1.3 * i * i + 0.1 * i);
+  int64_t y[N] = {0, 1, 2, 1};
+  nas_graph *a = vec_graph(D), *b = vec_graph(D);
+  int r = op(a, "relu", lin(a, 0, H, 1));
+  lin(a, r, O, 1);
+  r = op(b, "relu", lin(b, 0, H, 1));
+  nas_attr p[] = {NAS_ATTR_FLOAT("p", 0.9)};
+  int in[1] = {r};
+  nas_error err;
+  int dr = nas_graph_add(b, "dropout", in, 1, p, 1, &err);
+  CHECK(dr > 0);
+  lin(b, dr, O, 1);
+  nas_model *ma = model(a, 11), *mb = model(b, 11);
+  for (int i = 0; i < NALL; i++) {
+    const int labels = nas_proxy_uses_labels(ALL[i]);
+    const double sa = proxy(ma, ALL[i], x, labels ? y : NULL, N);
+    const double sb = proxy(mb, ALL[i], x, labels ? y : NULL, N);
+    if (strcmp(ALL[i], "params") == 0 || strcmp(ALL[i], "flops") == 0) continue;
+    CHECK(isfinite(sa));
+    CHECK(sa == sb); /* bit for bit */
+  }
+  nas_model_free(ma);
+  nas_model_free(mb);
+  nas_graph_free(a);
+  nas_graph_free(b);
+  /* a supernet: one decision between two linear layers */
+  nas_graph *g = vec_graph(D);
+  int c0 = lin(g, 0, O, 1), c1 = lin(g, 0, O, 1);
+  nas_attr dec[] = {NAS_ATTR_INT("decision", 0)};
+  int cand[2] = {c0, c1};
+  CHECK(nas_graph_add(g, "mixed", cand, 2, dec, 1, &err) > 0);
+  nas_model *m = model(g, 1);
+  double s = 0;
+  CHECK_EQ(nas_model_proxy(m, "synflow", NULL, NULL, 0, &s, &err), NAS_EINVAL);
+  CHECK_HAS(err.msg, "supernet");
+  CHECK_EQ(nas_model_proxy(m, "params", NULL, NULL, 0, &s, &err), NAS_OK);
+  nas_model_free(m);
+  nas_graph_free(g);
+}
+
 int main(void) {
   nas_set_threads(2);
   test_synflow();
@@ -416,5 +462,6 @@ int main(void) {
   test_naswot();
   test_unchanged();
   test_errors();
+  test_dropout_and_supernet();
   return CHECK_DONE("test_torch_proxy");
 }
