@@ -8,7 +8,7 @@
 -- split (seeded); validation accuracy on the 5000-image split carved from the
 -- training files (seed 1).
 local nas = require "nas"
-local json = require("nas.store").json
+local json = require "nas.json"
 
 local M = {}
 

@@ -34,7 +34,7 @@
 local nas = require "nas"
 local bench = require "bench.common"
 local core = require "nas.core"
-local json = require("nas.store").json
+local json = require "nas.json"
 
 local cpu0 = os.clock()
 local o = bench.args{ mode = "search", workers = 32, trials = 3000, sleep = 0.02, out = "", n = 5000, seed = 1,
@@ -104,7 +104,6 @@ if o.mode == "micro" then
   rate("prepare (build+hash+json)", function()
     for id = 1, n do search.prepare(env, id, { out = id }, 1, nil) end
   end)
-  local trial = { id = 123, genotype = { out = 123 }, seed = 42, timeout = nil }
   local done = { t = "done", id = 123, graph = select(2, search.prepare(env, 123, { out = 123 }, 1, nil)),
                  trial = { status = "ok", score = 0.5, metrics = { accuracy = 0.5, loss = 0.5, params = 1234,
                            flops = 1234, memory_mb = 0.01, layers = 2 }, hash = "0123456789abcdef",
@@ -215,7 +214,7 @@ if nas.role() == "coordinator" then
 end
 local c0, t0 = os.clock(), bench.now()
 local load0 = loadavg()
-local r = nas.search{
+nas.search{
   space = space, strategy = List.new(), evaluate = evaluate, objectives = function(m) return m.accuracy end,
   budget = { trials = o.trials }, seed = o.seed, out = o.out, progress = false, log = false, workers = o.workers,
 }
@@ -269,11 +268,12 @@ table.sort(gaps)
 local function pct(q) return #gaps > 0 and gaps[math.max(1, math.ceil(q * #gaps))] or 0 / 0 end
 print(("RESULT transport=%s workers=%d sleep_ms=%g trials=%d barrier_trials=%d workers_seen=%d search_phase_s=%.3f " ..
        "busy_s=%.3f utilisation=%.4f rate_per_s=%.1f coord_cpu_s=%.3f coord_cpu_ms_per_trial=%.4f " ..
-       "coord_script_cpu_s=%.3f worker_cpu_ms_per_trial=%.4f gap_ms_median=%.3f gap_ms_p90=%.3f search_call_s=%.2f load_start=%s load_end=%s"):format(
+       "coord_script_cpu_s=%.3f worker_cpu_ms_per_trial=%.4f gap_ms_median=%.3f gap_ms_p90=%.3f " ..
+       "search_call_s=%.2f load_start=%s load_end=%s"):format(
   require("nas.util").config().mpi and "mpi" or "local", o.workers, 1000 * o.sleep, #rows, nbar, nw, phase, busy,
-  busy / (o.workers * phase), n / phase, cpu, 1000 * cpu / #rows, os.clock() - cpu0, 1000 * worker_cpu / n, 1000 * pct(0.5), 1000 * pct(0.9), wall, load0, loadavg()))
+  busy / (o.workers * phase), n / phase, cpu, 1000 * cpu / #rows, os.clock() - cpu0, 1000 * worker_cpu / n,
+  1000 * pct(0.5), 1000 * pct(0.9), wall, load0, loadavg()))
 if o.profile == "yes" then
-  local acc = 0
   for _, p in ipairs(prof) do
     print(("PROFILE %-26s %8d calls %8.1f us CPU per trial"):format(p.label, p.calls, 1e6 * p.cpu / #rows))
   end

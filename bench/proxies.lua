@@ -30,7 +30,7 @@
 -- its input, e.g. a cell whose edges are all "none") ranks that cell last.
 local nas = require "nas"
 local space = require "spaces.cell"
-local json = require("nas.store").json
+local json = require "nas.json"
 
 local opts = { n = 50, minutes = 0, epochs = 1, fraction = 0.2, batch = 64, seed = 1, threads = 0,
                cache = "runs/proxies_fmnist.json", report = 0, offset = 0, compare = "", time = 0, from = 1 }

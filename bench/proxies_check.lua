@@ -12,7 +12,7 @@ package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path
 local common = require "common"
 local nas = require "nas"
 local space = require "spaces.cell"
-local json = require("nas.store").json
+local json = require "nas.json"
 local o = common.args{ cells = 8, n = 16, out = "runs/proxies_check" }
 require("nas.store").mkdir(o.out)
 local xs, ys = {}, {}

@@ -80,15 +80,15 @@ end
 r.supernet.model:release()
 
 local net = assert(space:build(r.genotype))
-local final = require("nas.evaluators").retrain(net, { data = data, epochs = opt.retrain_epochs, fraction = opt.retrain_fraction,
-                                                          seed = opt.seed })
+local final = require("nas.evaluators").retrain(net, { data = data, epochs = opt.retrain_epochs,
+                                                        fraction = opt.retrain_fraction, seed = opt.seed })
 print(("derived cell: %d params, test accuracy %.4f after %d epoch(s) on train + valid"):format(net:params(),
   final.test_accuracy, opt.retrain_epochs))
 local out = { method = opt.method, arch = arch, genotype = r.genotype, search_seconds = r.seconds,
               stopped = r.stopped, params = net:params(), test_accuracy = final.test_accuracy }
 if opt.out ~= "" then
   local f = assert(io.open(opt.out .. "/result.json", "wb"))
-  f:write(require("nas.store").json.encode(out))
+  f:write(require("nas.json").encode(out))
   f:close()
 end
 return out

@@ -6,6 +6,7 @@
 -- caller's line naming the node, the op and the rule.
 local core = require "nas.core"
 local util = require "nas.util"
+local json = require "nas.json"
 
 local M = {}
 local Net = {}
@@ -41,15 +42,9 @@ function M.from_table(t)
   return wrap(g)
 end
 
-local function cjson()
-  local ok, mod = pcall(require, "cjson")
-  if not ok then error("lua-cjson is not installed (apt-get install lua-cjson)", 3) end
-  return mod
-end
-
 function M.from_json(s)
   if type(s) ~= "string" then util.argerror(1, "net_from_json", "string expected, got " .. type(s), 2) end
-  local ok, t = pcall(cjson().decode, s)
+  local ok, t = pcall(json.decode, s)
   if not ok then error("net_from_json: invalid JSON: " .. tostring(t), 2) end
   local g, msg = util.guard(2, core.graph_from_table, t)
   if not g then error(msg, 2) end
@@ -109,11 +104,8 @@ function Net:hash() return self._g:hash() end
 function Net:summary() return self._g:summary() end
 function Net:clone() return wrap(self._g:clone()) end
 function Net:to_table() return self._g:to_table() end
-function Net:to_json()
-  local json = cjson()
-  if json.encode_number_precision then json.encode_number_precision(14) end
-  return json.encode(self._g:to_table())
-end
+-- JSON of to_table() (nas.json: sorted keys, exact numbers).
+function Net:to_json() return json.encode(self._g:to_table()) end
 -- Number of outputs per sample (product of the output shape).
 function Net:output_size()
   local n = 1

@@ -15,7 +15,7 @@
 --   coordinator -> worker: { t = "trial", id =, genotype =, seed =, fidelity =, deadline =, observe = {...} }
 --                          { t = "result", k =, result = {...} }   (leave search k with this result)
 local workers_mod = require "nas.workers"
-local json = require("nas.store").json
+local json = require "nas.json"
 
 local M = {}
 
@@ -54,13 +54,15 @@ end
 --   record(trial, graph)       stores and tells a finished trial
 --   out_of_budget(nrunning) -> reason | nil
 --   running_add(job, w)       the store's in-flight row (record removes it)
---   timeout (seconds) | nil, memory_mb | nil (the trial's limits), observe_since(n) -> told trials n+1.. for evaluator:observe, or nil
+--   timeout (seconds) | nil, memory_mb | nil (the trial's limits),
+--   observe_since(n) -> told trials n+1.. for evaluator:observe, or nil
 --   prog (the progress display)
 -- Returns the stop reason.
 function M.coordinate(h)
   local pool, k = h.pool, h.k
   pool:ensure(h.n, h.threads, h.log_dir)
-  local state = {}   -- w -> { k = the search it is in, queue = its trials (running first), seen = told trials observed }
+  -- w -> { k = the search it is in, queue = its trials (running first), seen = told trials observed }
+  local state = {}
   local ready = {}   -- w -> true: idle in this search
   local running, nrunning = {}, 0
   local retry = {}   -- jobs to run again (their first worker was lost)

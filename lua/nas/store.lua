@@ -23,205 +23,12 @@
 -- (a float is always written with a '.' or an exponent), so that a genotype
 -- read back is exactly the one the strategy asked for.
 local util = require "nas.util"
+local json = require "nas.json"
 
 local M = {}
 
--- ---- JSON that round-trips Lua values exactly -----------------------------
-
-local json = {}
-
-local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
-                  ['\r'] = '\\r', ['\t'] = '\\t' }
-
-local function escape_char(c)
-  return escapes[c] or ("\\u%04x"):format(c:byte())
-end
-
-local function encode_string(s)
-  if not s:find('[%c"\\]') then return '"' .. s .. '"' end -- the common case: nothing to escape
-  return '"' .. s:gsub('[%c"\\]', escape_char) .. '"'
-end
-
-local function encode_number(v)
-  if math.type(v) == "integer" then return tostring(v) end
-  if v ~= v or v == math.huge or v == -math.huge then return "null" end
-  local s = ("%.17g"):format(v)
-  if tonumber(("%.15g"):format(v)) == v then s = ("%.15g"):format(v) end
-  if not s:find("[%.eEn]") then s = s .. ".0" end
-  return s
-end
-
-local function by_string(a, b) return tostring(a) < tostring(b) end
-
-local function encode(v, out)
-  local t = type(v)
-  if t == "nil" then out[#out + 1] = "null"
-  elseif t == "boolean" then out[#out + 1] = tostring(v)
-  elseif t == "number" then out[#out + 1] = encode_number(v)
-  elseif t == "string" then out[#out + 1] = encode_string(v)
-  elseif t == "table" then
-    local n = #v
-    local is_array = n > 0
-    if is_array then
-      for k in pairs(v) do
-        if math.type(k) ~= "integer" or k < 1 or k > n then is_array = false break end
-      end
-    end
-    if is_array then
-      out[#out + 1] = "["
-      for i = 1, n do
-        if i > 1 then out[#out + 1] = "," end
-        encode(v[i], out)
-      end
-      out[#out + 1] = "]"
-    else
-      local keys, nk, strings = {}, 0, true
-      for k in pairs(v) do
-        if type(k) ~= "string" then
-          if math.type(k) ~= "integer" then
-            error("json: keys must be strings or integers, got " .. type(k), 0)
-          end
-          strings = false
-        end
-        nk = nk + 1
-        keys[nk] = k
-      end
-      -- sorted by their string form (plain string order when all keys are strings)
-      if strings then table.sort(keys) else table.sort(keys, by_string) end
-      local n0 = #out
-      out[n0 + 1] = "{"
-      n0 = n0 + 1
-      for i = 1, nk do
-        local k = keys[i]
-        out[n0 + 1] = i > 1 and "," or ""
-        out[n0 + 2] = encode_string(tostring(k))
-        out[n0 + 3] = ":"
-        encode(v[k], out)
-        n0 = #out
-      end
-      out[n0 + 1] = "}"
-    end
-  else
-    error("json: cannot encode a " .. t, 0)
-  end
-end
-
-function json.encode(v)
-  local out = {}
-  encode(v, out)
-  return table.concat(out)
-end
-
-local function decode_error(s, i, what)
-  error(("json: %s at position %d"):format(what, i), 0)
-end
-
-local decode_value
-
-local find, sub, byte = string.find, string.sub, string.byte
-
-local function skip(s, i)
-  local c = byte(s, i)
-  if c and c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then return i end -- compact JSON: no blanks
-  return find(s, "[^ \t\r\n]", i) or #s + 1
-end
-
-local UNESCAPE = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
-
-local function decode_string(s, i)
-  local k = find(s, '["\\]', i + 1)
-  if k and byte(s, k) == 34 then return sub(s, i + 1, k - 1), k + 1 end -- no escapes: one slice
-  local out, j = {}, i + 1
-  while true do
-    local c = s:sub(j, j)
-    if c == "" then decode_error(s, j, "unterminated string") end
-    if c == '"' then return table.concat(out), j + 1 end
-    if c == "\\" then
-      local e = s:sub(j + 1, j + 1)
-      local u = UNESCAPE[e]
-      if u then
-        out[#out + 1] = u
-        j = j + 2
-      elseif e == "u" then
-        local cp = tonumber(s:sub(j + 2, j + 5), 16)
-        if not cp then decode_error(s, j, "bad \\u escape") end
-        j = j + 6
-        if cp >= 0xD800 and cp <= 0xDBFF and s:sub(j, j + 1) == "\\u" then
-          local lo = tonumber(s:sub(j + 2, j + 5), 16)
-          if lo and lo >= 0xDC00 and lo <= 0xDFFF then
-            cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
-            j = j + 6
-          end
-        end
-        out[#out + 1] = utf8.char(cp)
-      else
-        decode_error(s, j, "bad escape")
-      end
-    else
-      local k = s:find('[\\"]', j) or #s + 1
-      out[#out + 1] = s:sub(j, k - 1)
-      j = k
-    end
-  end
-end
-
--- bytes: { } [ ] " : ,
-local LBRACE, RBRACE, LBRACK, RBRACK, QUOTE, COLON, COMMA = 123, 125, 91, 93, 34, 58, 44
-
-function decode_value(s, i)
-  i = skip(s, i)
-  local c = byte(s, i)
-  if c == LBRACE then
-    local t = {}
-    i = skip(s, i + 1)
-    if byte(s, i) == RBRACE then return t, i + 1 end
-    while true do
-      if byte(s, i) ~= QUOTE then decode_error(s, i, "object key expected") end
-      local k
-      k, i = decode_string(s, i)
-      i = skip(s, i)
-      if byte(s, i) ~= COLON then decode_error(s, i, "':' expected") end
-      t[k], i = decode_value(s, i + 1)
-      i = skip(s, i)
-      local d = byte(s, i)
-      if d == RBRACE then return t, i + 1 end
-      if d ~= COMMA then decode_error(s, i, "',' or '}' expected") end
-      i = skip(s, i + 1)
-    end
-  elseif c == LBRACK then
-    local t, n = {}, 0
-    i = skip(s, i + 1)
-    if byte(s, i) == RBRACK then return t, i + 1 end
-    while true do
-      n = n + 1
-      t[n], i = decode_value(s, i)
-      i = skip(s, i)
-      local d = byte(s, i)
-      if d == RBRACK then return t, i + 1 end
-      if d ~= COMMA then decode_error(s, i, "',' or ']' expected") end
-      i = i + 1
-    end
-  elseif c == QUOTE then
-    return decode_string(s, i)
-  elseif s:sub(i, i + 3) == "true" then return true, i + 4
-  elseif s:sub(i, i + 4) == "false" then return false, i + 5
-  elseif s:sub(i, i + 3) == "null" then return nil, i + 4
-  else
-    local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", i)
-    if not num or num == "" then decode_error(s, i, "unexpected character") end
-    local v = num:find("[%.eE]") and tonumber(num) + 0.0 or math.tointeger(tonumber(num)) or tonumber(num)
-    if v == nil then decode_error(s, i, "bad number") end
-    return v, i + #num
-  end
-end
-
-function json.decode(s)
-  local v, i = decode_value(s, 1)
-  i = skip(s, i)
-  if i <= #s then decode_error(s, i, "trailing characters") end
-  return v
-end
-
+-- The codec of the genotype, metrics and run rows (one codec: nas.json),
+-- here too for the callers that read it as nas.store.json.
 M.json = json
 
 -- ---- the database ---------------------------------------------------------
@@ -342,14 +149,20 @@ function M.open(dir, opts)
     exec(conn, "PRAGMA synchronous = NORMAL")
     local tables = {}
     for _, r in ipairs(rows(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")) do tables[r.name] = true end
-    if next(tables) ~= nil and not (tables.trials and tables.run) then
-      error("an SQLite database, but not a trial store (it has no 'trials' and 'run' tables)", 0)
+    local ours = { run = true, trials = true, running = true }
+    for name in pairs(tables) do
+      if not ours[name] then
+        error(("an SQLite database, but not a trial store (it has a table '%s')"):format(name), 0)
+      end
     end
     if tables.trials and not opts_quick_ok(conn) then
       error("the database is damaged (SQLite's integrity check fails)", 0)
     end
     if create then
+      -- all tables or none, even if the process is killed meanwhile
+      exec(conn, "BEGIN IMMEDIATE")
       for _, sql in ipairs(schema) do exec(conn, sql) end
+      exec(conn, "COMMIT")
     end
     local have = {}
     for _, r in ipairs(rows(conn, "PRAGMA table_info(trials)")) do have[r.name] = true end
@@ -573,7 +386,8 @@ end
 -- The trials left in the running table (by id): those of a stopped parallel search.
 function Store:running()
   local out = {}
-  local ok, list = pcall(rows, self.conn, "SELECT id, genotype, fidelity, seed, worker, started FROM running ORDER BY id")
+  local ok, list = pcall(rows, self.conn,
+                         "SELECT id, genotype, fidelity, seed, worker, started FROM running ORDER BY id")
   if not ok then return out end
   for _, r in ipairs(list) do
     out[#out + 1] = { id = math.tointeger(r.id), genotype = decode_or(r.genotype, {}),
@@ -649,8 +463,8 @@ function M.show(dir, opts)
                          cell(t.seconds, "%.1f"), note))
   end
   if best then
-    out:write(("best: #%d score %.4f (accuracy %s, params %s)\n"):format(best.id, best.score, cell(best.metrics.accuracy),
-                                                                         cell(best.metrics.params, "int")))
+    out:write(("best: #%d score %.4f (accuracy %s, params %s)\n"):format(best.id, best.score,
+              cell(best.metrics.accuracy), cell(best.metrics.params, "int")))
   end
   if objs then
     local ids = {}

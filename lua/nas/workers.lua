@@ -22,7 +22,7 @@
 --
 -- The worker side: workers.link() -> { send = fn(msg), recv = fn() -> msg | nil, why }.
 local util = require "nas.util"
-local json = require("nas.store").json
+local json = require "nas.json"
 
 local M = {}
 
