@@ -28,7 +28,7 @@ local key = spacemod.genotype_key
 local NOPS = #OPS
 
 -- The cell space's function (the one place spaces/cell.lua keeps it) under NB201's options.
-local cell_fn = rawget(cell, "_fn")
+local cell_fn = cell:definition()
 local space = nas.space("nb201", function(c, o) return cell_fn(c, o) end,
                         { input = { 3, 32, 32 }, classes = 10, C = 16, N = 5, prune = false })
 

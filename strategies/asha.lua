@@ -32,6 +32,8 @@
 local util = require "nas.util"
 local fid = require "nas.fidelity"
 
+local function strategy_named(name) return require("strategies." .. name) end
+
 local S = { name = "asha" }
 S.__index = S
 
@@ -62,7 +64,7 @@ function S.new(opts)
   end
   return setmetatable({
     f = f, s = s, K = K, rungs = rungs, told = 0,
-    sampler = fid.sampler(opts.sampler, opts.sampler_opts, opts.min_points, "asha.new", 2),
+    sampler = fid.sampler(opts.sampler, opts.sampler_opts, opts.min_points, "asha.new", 2, strategy_named),
   }, S)
 end
 

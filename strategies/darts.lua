@@ -65,10 +65,12 @@ local function count(g, skip)
   return n
 end
 
+local sample_derive -- (below)
+
 -- The bilevel loop shared with strategies/gdas.lua: v.name (for messages),
 -- v.keys (allowed options), v.mode (the supernet's mix mode), v.tau(step, total)
 -- (the Gumbel temperature before each chunk, or nil); o.guard is darts's only.
-function M._bilevel(o, v)
+function M.bilevel(o, v)
   local fname = v.name
   util.check_options(o, v.keys, 1, fname, 3)
   if type(o) ~= "table" or not o.space then util.argerror(1, fname, "field 'space' is required", 3) end
@@ -108,7 +110,7 @@ function M._bilevel(o, v)
   sn:mode(v.mode, v.tau and v.tau(0, 1) or nil)
   local weights = { epochs = epochs, batch = batch, seed = seed, lr = 0.025, momentum = 0.9,
                     weight_decay = 3e-4, schedule = "cosine", grad_clip = 5 }
-  for k, v in pairs(o.weights or {}) do weights[k] = v end
+  for k, w in pairs(o.weights or {}) do weights[k] = w end
   local warmup = o.warmup or 0
   if math.type(warmup) ~= "integer" or warmup < 0 then
     util.argerror(1, fname, "field 'warmup' must be an integer >= 0 (epochs)", 3)
@@ -157,7 +159,7 @@ function M._bilevel(o, v)
   local r = { derive = derive, arch = sn:arch(), probs = sn:probs(), history = history, stopped = stopped,
               steps = p.step, supernet = sn }
   if derive == "sample" then
-    local ok, e = pcall(M._sample_derive, sn, r, o, wtrain, atrain, seed)
+    local ok, e = pcall(sample_derive, sn, r, o, wtrain, atrain, seed)
     if not ok then error(fname .. ": " .. tostring(e), 3) end
   else
     r.genotype = sn:genotype(gopts)
@@ -174,7 +176,7 @@ end
 -- subnet with the inherited weights (BN recalibrated on bn_batches (10) batches
 -- of the weight half) on derive_rows (2000) rows of the architecture half;
 -- the best is kept and the supernet left in path mode on it.
-function M._sample_derive(sn, r, o, wtrain, atrain, seed)
+function sample_derive(sn, r, o, wtrain, atrain, seed)
   local rng = nas.rng(seed, 0x5a)
   local cands, seen = {}, {}
   local function add(g)
@@ -196,7 +198,7 @@ function M.run(o)
   if guard ~= nil and guard ~= "sigmoid" and guard ~= "early_stop" then
     util.argerror(1, "darts.run", "guard must be nil, \"sigmoid\" or \"early_stop\", got " .. tostring(guard), 2)
   end
-  return M._bilevel(o, { name = "darts.run", keys = keys, mode = guard == "sigmoid" and "sigmoid" or "softmax",
+  return M.bilevel(o, { name = "darts.run", keys = keys, mode = guard == "sigmoid" and "sigmoid" or "softmax",
                          derive = "nonzero" })
 end
 

@@ -38,7 +38,7 @@ function M.run(o)
   if type(hi) ~= "number" or type(lo) ~= "number" or not (lo > 0 and hi >= lo) then
     util.argerror(1, "gdas.run", "need 0 < tau_min <= tau_max", 2)
   end
-  return darts._bilevel(o, {
+  return darts.bilevel(o, {
     name = "gdas.run", keys = keys, mode = "gumbel", derive = "sample",
     tau = function(step, total) return hi - (hi - lo) * math.min(1, step / math.max(1, total)) end,
   })

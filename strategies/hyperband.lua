@@ -40,6 +40,8 @@
 local util = require "nas.util"
 local fid = require "nas.fidelity"
 
+local function strategy_named(name) return require("strategies." .. name) end
+
 local S = { name = "hyperband" }
 S.__index = S
 
@@ -65,7 +67,7 @@ function S.new(opts)
   for s = f.s_max, f.s_max - nb + 1, -1 do s_list[#s_list + 1] = s end
   local self = setmetatable({
     f = f, plan = fid.hyperband_brackets(f), s_list = s_list, iterations = opts.iterations,
-    sampler = fid.sampler(opts.sampler, opts.sampler_opts, opts.min_points, "hyperband.new", 2),
+    sampler = fid.sampler(opts.sampler, opts.sampler_opts, opts.min_points, "hyperband.new", 2, strategy_named),
     brackets = {}, first_open = 1, told = 0,
   }, S)
   return self

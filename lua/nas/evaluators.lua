@@ -36,8 +36,8 @@ local function finite(x) return type(x) == "number" and x == x and x ~= math.hug
 local function check_data(data, fname, need_valid, level)
   level = level + 1
   if type(data) ~= "table" or data.train == nil then
-    util.argerror(1, fname, "field 'data' must be a dataset table with .train (e.g. nas.data.fashion_mnist{valid = 5000})",
-                  level)
+    util.argerror(1, fname,
+                  "field 'data' must be a dataset table with .train (e.g. nas.data.fashion_mnist{valid = 5000})", level)
   end
   if need_valid and data.valid == nil then
     util.argerror(1, fname, "data.valid is missing: candidates are scored on a validation split, never on the " ..
@@ -95,7 +95,9 @@ function M.train(opts)
   end
   local es = opts.early_stop
   if es ~= nil then
-    if type(es) ~= "table" then util.argerror(1, "train", "field 'early_stop' must be a table { rule = \"median\" }", 2) end
+    if type(es) ~= "table" then
+      util.argerror(1, "train", "field 'early_stop' must be a table { rule = \"median\" }", 2)
+    end
     util.check_options(es, { "rule", "min_epochs", "min_trials", "metric" }, 1, "train (early_stop)", 2)
     es = { rule = es.rule, min_epochs = es.min_epochs or 1, min_trials = es.min_trials or 3,
            metric = es.metric or "accuracy" }
@@ -135,7 +137,7 @@ end
 
 -- ---- checkpoints ------------------------------------------------------------------
 
-local json = require("nas.store").json
+local json = require "nas.json"
 
 local function read_file(path)
   local f = io.open(path, "rb")
@@ -206,7 +208,8 @@ function Train:_restore(src, net, ctx)
     local ok, info = pcall(json.decode, s)
     if not ok or type(info) ~= "table" then return nil, "unreadable checkpoint info of trial " .. tostring(src) end
     if info.hash ~= hash then return nil, "the checkpoint of trial " .. tostring(src) .. " is another graph" end
-    local okm, model = pcall(require("nas").model, net, { seed = ctx.seed, memfmt = self.memfmt, device = self.device })
+    local okm, model = pcall(require("nas.model").new, net,
+                             { seed = ctx.seed, memfmt = self.memfmt, device = self.device })
     if not okm then return nil, tostring(model) end
     local okl, err = pcall(model.load, model, pt)
     if not okl then
@@ -286,7 +289,6 @@ end
 -- evaluator:evaluate(net, ctx) -> metrics | nil, reason
 function Train:evaluate(net, ctx)
   ctx = ctx or {}
-  local nas = require "nas"
   local fidelity = type(ctx.fidelity) == "table" and ctx.fidelity or nil
   local topts = {}
   for k, v in pairs(self.recipe) do topts[k] = v end
@@ -311,7 +313,7 @@ function Train:evaluate(net, ctx)
     end
   end
   if not model then
-    local ok, m = pcall(nas.model, net, model_opts(self, ctx.seed))
+    local ok, m = pcall(require("nas.model").new, net, model_opts(self, ctx.seed))
     if not ok then return nil, "build: " .. tostring(m) end
     model = m
   end
@@ -351,7 +353,8 @@ function Train:evaluate(net, ctx)
     last_eval = nil
   end
   -- The last epoch's evaluation is the final one when training ended on an epoch.
-  local r = (last_eval and topts.steps == nil) and last_eval or model:evaluate(self.data.valid, { batch = self.eval_batch })
+  local r = (last_eval and topts.steps == nil) and last_eval
+            or model:evaluate(self.data.valid, { batch = self.eval_batch })
   local m = {
     accuracy = r.accuracy, loss = r.loss, train_s = hist.seconds, train_loss = hist.final_loss,
     train_accuracy = hist.accuracy[#hist.accuracy], epochs = hist.epochs, steps = hist.steps,
@@ -404,13 +407,12 @@ function M.retrain(net, opts)
   check_data(opts.data, "retrain", false, 2)
   local data = opts.data
   if data.test == nil then util.argerror(2, "retrain", "data.test is missing", 2) end
-  local nas = require "nas"
   local train = data.full_train
   if train == nil then
     train = data.valid and data.train:concat(data.valid) or data.train
   end
   local seed = opts.seed or util.config().seed
-  local model = nas.model(net, { seed = seed, memfmt = opts.memfmt, device = opts.device })
+  local model = require("nas.model").new(net, { seed = seed, memfmt = opts.memfmt, device = opts.device })
   local topts = { seed = seed, chunk = opts.chunk }
   for _, k in ipairs(recipe_keys) do topts[k] = opts[k] end
   topts.batch = topts.batch or 128

@@ -145,7 +145,9 @@ end
 local Sampler = {}
 Sampler.__index = Sampler
 
-function M.sampler(spec, opts, min_points, fname, level)
+-- load(name) -> module resolves a sampler given by name (the calling strategy
+-- knows where strategies live; this module does not).
+function M.sampler(spec, opts, min_points, fname, level, load)
   level = level + 1
   local function bad(msg) util.argerror(1, fname, msg, level) end
   local s = setmetatable({ seen = {}, by_level = {}, min_points = min_points or 10, opts = opts }, Sampler)
@@ -155,7 +157,7 @@ function M.sampler(spec, opts, min_points, fname, level)
     return s
   end
   if type(spec) == "string" then
-    local ok, mod = pcall(require, "strategies." .. spec)
+    local ok, mod = pcall(load, spec)
     if not ok then bad(("sampler '%s': %s"):format(spec, tostring(mod))) end
     s.name = spec
     spec = mod

@@ -120,6 +120,9 @@ function Model:load(path)
   return self
 end
 
+-- The core's model handle (nas.core's model userdata), for the modules built
+-- on it (nas.supernet).
+function Model:handle() return self._m end
 function Model:params() return self._m:param_count() end
 function Model:device() return self._m:device() end
 function Model:memfmt() return self._m:memfmt() end

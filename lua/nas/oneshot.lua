@@ -12,7 +12,8 @@
 -- Data: the training split loses `holdout` rows (default 2000, seeded) that
 -- score subnets; the rest trains the shared weights. The user's validation split
 -- is never touched, so a derived cell can be judged on it without selection bias.
-local nas = require "nas"
+local supernet = require "nas.supernet"
+local rng_mod = require "nas.rng"
 local util = require "nas.util"
 
 local M = {}
@@ -43,7 +44,9 @@ function M.begin(o, fname, keys, level)
     util.argerror(1, fname, "field 'data' (a table with .train, from nas.data) is required", level)
   end
   for _, k in ipairs{ "epochs", "samples", "batch", "holdout", "bn_batches", "chunk" } do posint(o, k, fname, level) end
-  if o.seed ~= nil and math.type(o.seed) ~= "integer" then util.argerror(1, fname, "field 'seed' must be an integer", level) end
+  if o.seed ~= nil and math.type(o.seed) ~= "integer" then
+    util.argerror(1, fname, "field 'seed' must be an integer", level)
+  end
   if o.max_seconds ~= nil and (type(o.max_seconds) ~= "number" or o.max_seconds <= 0) then
     util.argerror(1, fname, "field 'max_seconds' must be a number > 0", level)
   end
@@ -56,17 +59,17 @@ function M.begin(o, fname, keys, level)
   local holdout = math.min(o.holdout or 2000, train:count() // 2)
   local wtrain, hold = train:split(holdout, seed + 1)
   local t0 = now()
-  local sn = nas.supernet(o.space, { seed = seed, device = o.device, memfmt = o.memfmt, fixed = o.fixed,
+  local sn = supernet.new(o.space, { seed = seed, device = o.device, memfmt = o.memfmt, fixed = o.fixed,
                                     base = o.base })
   sn:mode("path")
   local weights = { epochs = o.epochs or 1, batch = o.batch or 64, seed = seed, lr = 0.025, momentum = 0.9,
                     weight_decay = 3e-4, schedule = "cosine", grad_clip = 5 }
   for k, v in pairs(o.weights or {}) do weights[k] = v end
   local copts = util.without(weights, { progress = true, on_epoch = true, chunk = true })
-  local t, msg = util.guard(level, sn._m.train_begin, sn._m, wtrain, copts)
+  local t, msg = util.guard(level, sn.train_begin, sn, wtrain, copts)
   if not t then error(fname .. ": " .. tostring(msg), level) end
   return { o = o, fname = fname, sn = sn, space = sn.subspace, trainer = t, train = wtrain, hold = hold, t0 = t0,
-           bn_batches = o.bn_batches or 10, rng = nas.rng(seed, 0), losses = {}, p = nil, seed = seed,
+           bn_batches = o.bn_batches or 10, rng = rng_mod.new(seed, 0), losses = {}, p = nil, seed = seed,
            chunk = o.chunk or 50, max_seconds = o.max_seconds }
 end
 

@@ -24,7 +24,7 @@ local constraints = require "nas.constraints"
 local store_mod = require "nas.store"
 local progress_mod = require "nas.progress"
 
-local json = store_mod.json
+local json = require "nas.json"
 local M = {}
 
 -- ---- trials -----------------------------------------------------------------
@@ -41,7 +41,7 @@ end
 -- trial:net() rebuilds the trial's network from its stored graph.
 function Trial:net()
   if not self.graph then error(("trial #%d has no graph (status %s)"):format(self.id, self.status), 2) end
-  return require("nas").net_from_json(self.graph)
+  return require("nas.net").from_json(self.graph)
 end
 
 -- trial:retrain{ epochs = N, ... } -> { test_accuracy =, test_loss =, ... }
@@ -132,8 +132,7 @@ local function score_of(obj, m)
 end
 
 local function measure_latency(net)
-  local nas = require "nas"
-  local model = nas.model(net, { seed = 0 })
+  local model = require("nas.model").new(net, { seed = 0 })
   local ms = require("nas.evaluators").latency(model, 10)
   model:release()
   return ms
@@ -484,7 +483,8 @@ function M.run(opts)
   -- An evaluator with its own clock (a tabular benchmark's simulated training
   -- seconds, nas.bench) times a search in this process unless a clock is given.
   local ev = opts.evaluate
-  local ev_clock = not pool and type(ev) == "table" and type(ev.clock) == "function" and function() return ev:clock() end
+  local ev_clock = not pool and type(ev) == "table" and type(ev.clock) == "function"
+                   and function() return ev:clock() end
   local base_clock = opts.clock or ev_clock or default_clock()
   -- A repeat (a graph evaluated before) costs a little on every clock, so that
   -- a minutes budget is reachable even by a strategy that only repeats itself.
@@ -492,7 +492,7 @@ function M.run(opts)
   local function clock() return base_clock() + repeat_cost end
   local max_repeats = budget.repeats or 1000
   local in_a_row, last_repeat = 0, nil
-  local nas = require "nas"
+  local rng_mod = require "nas.rng"
 
   -- The store (locked: one search at a time in a run folder), the log file, the progress display.
   local store, logfile, lockfd
@@ -657,7 +657,9 @@ function M.run(opts)
                worker = r.worker })
       lost = lost + 1
     end
-    if lost > 0 then prog:message(("%d trials that were running when the search stopped are recorded as lost"):format(lost)) end
+    if lost > 0 then
+      prog:message(("%d trials that were running when the search stopped are recorded as lost"):format(lost))
+    end
   end
 
   local env = { space = space, evaluator = opts.evaluate, objectives = obj, constraints = cons, cache = cache,
@@ -673,8 +675,8 @@ function M.run(opts)
   local next_id = #trials + 1
   local function ask()
     local id = next_id
-    local rng = nas.rng(seed, id)
-    local tseed = nas.rng(seed, id, "train"):int(0, 0x7fffffff)
+    local rng = rng_mod.new(seed, id)
+    local tseed = rng_mod.new(seed, id, "train"):int(0, 0x7fffffff)
     local genotype, fidelity = strategy:ask(space, rng)
     if genotype == nil then return nil, "strategy" end
     if fidelity ~= nil then

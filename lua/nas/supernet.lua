@@ -36,102 +36,14 @@
 -- the other.
 local core = require "nas.core"
 local util = require "nas.util"
-local netmod = require "nas.net"
 local spacemod = require "nas.space"
+local domain = require "nas.domain"
+local fmt, same_values = domain.format_value, domain.same_values
 
 local M = {}
 local Supernet = {}
 Supernet.__index = Supernet
 Supernet.__name = "nas.Supernet"
-
--- ---- the supernet chooser -----------------------------------------------------
-
-local SC = {}
-SC.__index = SC
-SC.__name = "nas.SupernetChooser"
-
-local function sc_error(c, msg) error(("space '%s': %s"):format(c.space, msg), 0) end
-
-local function same_values(a, b)
-  if #a ~= #b then return false end
-  for i = 1, #a do if a[i] ~= b[i] then return false end end
-  return true
-end
-
-function SC:op(name, values, fn, net)
-  if type(name) ~= "string" or name == "" then sc_error(self, "c:op: decision name (a non-empty string) expected") end
-  if type(values) ~= "table" or #values == 0 then
-    sc_error(self, ("c:op: decision '%s': a non-empty list of values expected"):format(name))
-  end
-  if type(fn) ~= "function" then sc_error(self, ("c:op: decision '%s': fn (value -> node id) expected"):format(name)) end
-  if not netmod.is_net(net) then
-    sc_error(self, ("c:op: decision '%s': a supernet build needs the net as 4th argument"):format(name))
-  end
-  if #values > 16 then sc_error(self, ("c:op: decision '%s' has %d values; mixed nodes take at most 16"):format(name, #values)) end
-  if self.fixed[name] ~= nil then
-    self.pinned[name] = self.fixed[name]
-    return fn(self.fixed[name])
-  end
-  local d = self.index[name]
-  if d then
-    if not same_values(self.decisions[d].values, values) then
-      sc_error(self, ("decision '%s' is asked twice with different values"):format(name))
-    end
-  else
-    d = #self.decisions + 1
-    local copy = {}
-    for i, v in ipairs(values) do copy[i] = v end
-    self.decisions[d] = { name = name, values = copy }
-    self.index[name] = d
-  end
-  local outs, ref = {}, nil
-  for i, v in ipairs(values) do
-    local id = fn(v)
-    if id ~= nil and math.type(id) ~= "integer" then
-      sc_error(self, ("c:op: decision '%s': fn(%s) must return a node id or nil, got %s")
-               :format(name, spacemod.format_value(v), type(id)))
-    end
-    outs[i] = id
-    ref = ref or id
-  end
-  if ref == nil then return nil end -- every candidate is "none"
-  for i = 1, #values do
-    if outs[i] == nil then outs[i] = net:zero{ input = ref } end
-  end
-  return net:mixed{ inputs = outs, decision = d - 1 }
-end
-
-local function not_op(kind)
-  return function(self, name)
-    local v = self.fixed[name]
-    if v == nil then v = self.base[name] end
-    if v ~= nil then
-      self.pinned[name] = v
-      return v
-    end
-    sc_error(self, ("decision '%s' (c:%s) is not an op choice: supernets need a fixed topology " ..
-                    "(give its value in opts.fixed or opts.base)"):format(tostring(name), kind))
-  end
-end
-SC.choice, SC.int, SC.bool, SC.float = not_op("choice"), not_op("int"), not_op("bool"), not_op("float")
-function SC:done() end
-
--- The supernet net of a space: net, decisions ({name, values} in index order),
--- pinned (name -> value of every decision that is not mixed: from fixed, or
--- from base for non-op decisions).
-function M.build(space, fixed, base)
-  if not spacemod.is_space(space) then util.argerror(1, "supernet", "space expected (from nas.space)", 3) end
-  local c = setmetatable({ supernet = true, space = space.name, fixed = fixed or {}, base = base or {},
-                           decisions = {}, index = {}, pinned = {} }, SC)
-  local net = space._fn(c, space.opts)
-  if not netmod.is_net(net) then
-    error(("space '%s': its function must return a net, got %s"):format(space.name, type(net)), 3)
-  end
-  if #c.decisions == 0 then
-    error(("space '%s' has no op decisions (c:op): nothing to mix"):format(space.name), 3)
-  end
-  return net, c.decisions, c.pinned
-end
 
 -- The one-value domain of decision d holding v (for Space:restrict).
 local function single(d, v)
@@ -163,9 +75,10 @@ function M.new(space, opts)
   if opts.base ~= nil and type(opts.base) ~= "table" then
     util.argerror(2, "supernet", "field 'base' must be a genotype (a table name -> value)", 2)
   end
-  local net, decisions, pinned = M.build(space, opts.fixed, opts.base)
+  if not spacemod.is_space(space) then util.argerror(1, "supernet", "space expected (from nas.space)", 2) end
+  local net, decisions, pinned = spacemod.supernet_net(space, opts.fixed, opts.base, 2)
   local model = require("nas.model").new(net, { seed = opts.seed, device = opts.device, memfmt = opts.memfmt })
-  local self = setmetatable({ space = space, net = net, model = model, _m = model._m, decisions = decisions,
+  local self = setmetatable({ space = space, net = net, model = model, _m = model:handle(), decisions = decisions,
                               fixed = pinned, index = {}, subspace = restricted(space, pinned) }, Supernet)
   for i, d in ipairs(decisions) do self.index[d.name] = i end
   return self
@@ -231,7 +144,9 @@ function Supernet:genotype(opts)
   util.check_options(opts, { "exclude" }, 1, "genotype", 2)
   local skip = {}
   if opts and opts.exclude ~= nil then
-    if type(opts.exclude) ~= "table" then util.argerror(1, "genotype", "field 'exclude' must be a list of values", 2) end
+    if type(opts.exclude) ~= "table" then
+      util.argerror(1, "genotype", "field 'exclude' must be a list of values", 2)
+    end
     for _, v in ipairs(opts.exclude) do skip[v] = true end
   end
   local g = {}
@@ -258,7 +173,7 @@ function Supernet:path_of(g)
     local v = g[d.name]
     for k, x in ipairs(d.values) do if x == v then path[i] = k break end end
     if not path[i] then
-      error(("genotype: decision '%s' = %s is %s"):format(d.name, spacemod.format_value(v),
+      error(("genotype: decision '%s' = %s is %s"):format(d.name, fmt(v),
             v == nil and "missing" or "not one of the supernet's values"), 3)
     end
   end
@@ -290,6 +205,9 @@ function Supernet:predict(...) return self.model:predict(...) end
 function Supernet:train(data, opts) return self.model:train(data, opts) end
 function Supernet:params() return self.model:params() end
 
+-- The C trainer of the shared weights (one step at a time: t:step(), as nas.oneshot drives it).
+function Supernet:train_begin(train, opts) return self._m:train_begin(train, opts) end
+
 -- The DARTS bilevel loop in the core (see strategies/darts.lua): a handle with
 -- :run(max_steps) -> progress (with arch_loss) | nil, msg, status.
 function Supernet:darts_begin(train, valid, opts)
@@ -310,7 +228,7 @@ function Supernet:save(path)
   local doc = { space = self.space.name, mode = self._m:mix_mode(), decisions = decs, pinned = self.fixed }
   local f, msg = io.open(path .. ".arch.json", "wb")
   if not f then error("save: " .. tostring(msg), 2) end
-  f:write(require("nas.store").json.encode(doc))
+  f:write(require("nas.json").encode(doc))
   f:close()
 end
 
@@ -318,7 +236,7 @@ function Supernet:load(path)
   if type(path) ~= "string" then util.argerror(1, "load", "path (a string) expected", 2) end
   local f, msg = io.open(path .. ".arch.json", "rb")
   if not f then error("load: " .. tostring(msg), 2) end
-  local ok, doc = pcall(require("nas.store").json.decode, f:read("a"))
+  local ok, doc = pcall(require("nas.json").decode, f:read("a"))
   f:close()
   if not ok or type(doc) ~= "table" or type(doc.decisions) ~= "table" then
     error(("load: %s.arch.json is not a supernet architecture file"):format(path), 2)
