@@ -232,8 +232,11 @@ for _, r in ipairs(rows) do
   if paper then
     ptxt = ("%.2f+-%.2f"):format(paper[1], paper[2])
     dtxt = ("%+.2f"):format(m - paper[1])
-    if not c.paper_note then verdicts[#verdicts + 1] = ("%s %s (|%.2f - %.2f| %s 0.15)"):format(c.label,
-      math.abs(m - paper[1]) <= 0.15 and "PASS" or "FAIL", m, paper[1], math.abs(m - paper[1]) <= 0.15 and "<=" or ">") end
+    if not c.paper_note then
+      local pass = math.abs(m - paper[1]) <= 0.15
+      verdicts[#verdicts + 1] = ("%s %s (|%.2f - %.2f| %s 0.15)"):format(c.label, pass and "PASS" or "FAIL", m,
+                                                                         paper[1], pass and "<=" or ">")
+    end
   end
   print(("%-20s %7.1f %13s %13s %13s | %12s %6s | %s %s %s | %7.2f"):format(c.label, r.q / opts.runs, pm(r.test),
     pm(r.t100), pm(r.tin16), ptxt, dtxt, mean(r.at[50]), mean(r.at[100]), mean(r.at[200]), r.wall))
@@ -268,7 +271,8 @@ for _, r in ipairs(rows) do
         med >= 1 and "(Lua is not slower)" or "(Lua is SLOWER)"))
       print("           Both sides, CPU time of the 500 runs without the table load: population 10, tournament of 3")
       print("           distinct members, child = one uniformly chosen edge changed to one of the 4 other ops,")
-      print("           a told cell re-drawn / re-mutated (up to 5 tries), aging, budget rule and chosen cell as above.")
+      print("           a told cell re-drawn / re-mutated (up to 5 tries), aging, budget rule and chosen cell " ..
+            "as above.")
       print(("           Lua: %s, the strategy object"):format(per_trial and
         "a fresh nas.rng(seed, trial) stream per query (as nas.search)" or "one nas.rng(seed) stream per run"))
       print("           through ask/tell, cells as genotype tables keyed by their code; Python: one random.seed(r)")

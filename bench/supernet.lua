@@ -102,7 +102,8 @@ local runners = {
   darts = function()
     return require("strategies.darts").run{ space = space, data = data, epochs = math.tointeger(opts.darts_epochs),
       seed = math.tointeger(opts.seed), order = math.tointeger(opts.order), max_seconds = cap,
-      warmup = math.tointeger(opts.warmup), arch_lr = opts.arch_lr > 0 and opts.arch_lr or nil, guard = opts.guard ~= "none" and opts.guard or nil, derive = opts.derive ~= "" and opts.derive or nil,
+      warmup = math.tointeger(opts.warmup), arch_lr = opts.arch_lr > 0 and opts.arch_lr or nil,
+      guard = opts.guard ~= "none" and opts.guard or nil, derive = opts.derive ~= "" and opts.derive or nil,
       progress = progress("darts") }
   end,
   gdas = function()

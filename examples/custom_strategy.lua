@@ -57,7 +57,9 @@ end
 local opt = { trials = 12, fraction = 0.05, seed = 1, out = "runs/custom_strategy" }
 for _, a in ipairs(arg or {}) do
   local k, v = a:match("^([%w_]+)=(.*)$")
-  if not k or opt[k] == nil then error(("unknown argument '%s' (known: trials=, fraction=, seed=, out=)"):format(a), 0) end
+  if not k or opt[k] == nil then
+    error(("unknown argument '%s' (known: trials=, fraction=, seed=, out=)"):format(a), 0)
+  end
   opt[k] = type(opt[k]) == "number" and (math.tointeger(tonumber(v)) or tonumber(v)) or v
 end
 

@@ -204,6 +204,7 @@ end
 local pass = found.test_accuracy >= opt.target and found.params < opt.params
 print(("target: test accuracy >= %.1f%% with < %d params: %s (found %.2f%%, %d params)"):format(100 * opt.target,
   opt.params, pass and "PASS" or "FAIL", 100 * found.test_accuracy, found.params))
-print(("total: %.0fs wall (search %.0fs, retraining %.0fs), %d worker%s; coordinator CPU %.0fs; load average now %s"):format(
+print(("total: %.0fs wall (search %.0fs, retraining %.0fs), %d worker%s; coordinator CPU %.0fs; " ..
+       "load average now %s"):format(
   clock() - t0, search_s, retrain_s, opt.workers, opt.workers == 1 and "" or "s", os.clock() - c0, loadavg()))
 return { result = result, found = found, baseline = base }

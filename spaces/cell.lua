@@ -94,8 +94,8 @@ local function reduction(net, x, out)
   local a = rcb(net, x, out, 3, 2)
   local b = rcb(net, a, out, 3, 1)
   local shape = net:shape(x)
-  local s = net:avgpool{ input = x, k = 2, stride = 2, padding = shape[2] % 2 }
-  s = net:conv{ out = out, k = 1, padding = 0, bias = false }
+  net:avgpool{ input = x, k = 2, stride = 2, padding = shape[2] % 2 }
+  local s = net:conv{ out = out, k = 1, padding = 0, bias = false }
   return net:add{ s, b }
 end
 

@@ -30,7 +30,7 @@ local defaults = {
   min_size = 8,
 }
 
-local function plain(net, x, cin, cout, k)
+local function plain(net, x, _, cout, k) -- (every block takes net, x, cin, cout, k)
   net:conv{ input = x, out = cout, k = k, bias = false }
   net:bn()
   return net:relu()
@@ -50,7 +50,7 @@ local function residual(net, x, cin, cout, k)
   return net:relu()
 end
 
-local function sep(net, x, cin, cout, k)
+local function sep(net, x, _, cout, k)
   net:sep_conv{ input = x, out = cout, k = k }
   net:bn()
   return net:relu()

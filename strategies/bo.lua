@@ -78,7 +78,9 @@ local function check(opts)
   if o.acquisition ~= "ei" and o.acquisition ~= "ucb" then bad("acquisition must be \"ei\" or \"ucb\"") end
   if type(o.xi) ~= "number" or o.xi < 0 then bad("xi must be a number >= 0") end
   if type(o.beta) ~= "number" or o.beta < 0 then bad("beta must be a number >= 0") end
-  if o.lengthscales ~= nil and not positive_list(o.lengthscales) then bad("lengthscales must be a list of numbers > 0") end
+  if o.lengthscales ~= nil and not positive_list(o.lengthscales) then
+    bad("lengthscales must be a list of numbers > 0")
+  end
   if o.noises ~= nil and not positive_list(o.noises) then bad("noises must be a list of numbers > 0") end
   if o.candidates == 0 and o.parents == 0 then bad("candidates and parents cannot both be 0 (empty pool)") end
   return o

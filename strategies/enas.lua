@@ -60,7 +60,7 @@ function M.run(o)
   for k, v in pairs(o or {}) do oo[k] = v end
   for _, k in ipairs(own) do oo[k] = nil end
   oo.bn_batches = o and o.bn_batches or 2
-  local ctx = oneshot.begin(oo, "enas.run", oneshot.keys, 2)
+  local ctx = oneshot.begin(oo, "enas.run", keys, 2)
   local space, rng = ctx.space, ctx.rng
   local csteps, rows = o.controller_steps or 50, o.reward_rows or 256
   local history, stopped, told = {}, nil, 0

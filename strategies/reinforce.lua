@@ -372,9 +372,10 @@ function S:_draw(space, rng)
   local g = space:sample(rng) -- which decisions exist (for conditional spaces: a first guess)
   local drawn = {}
   for _ = 1, 64 do
-    local decs, why = space:decisions(g)
+    local decs = space:decisions(g)
     if not decs then -- a drawn value activated a decision g lacks: fill it, draw it next round
       g = space:crossover(g, g, rng)
+      local why
       decs, why = space:decisions(g)
       if not decs then error("reinforce: " .. tostring(why), 0) end
     end

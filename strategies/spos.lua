@@ -60,7 +60,9 @@ function M.run(o)
       return nil, msg
     end
     if p.step % ctx.chunk == 0 or p.done then oneshot.report(ctx, "train") end
-    if p.epoch_done then history[#history + 1] = { epoch = p.epoch, loss = p.epoch_loss, accuracy = p.epoch_accuracy } end
+    if p.epoch_done then
+      history[#history + 1] = { epoch = p.epoch, loss = p.epoch_loss, accuracy = p.epoch_accuracy }
+    end
     if p.done then break end
     if oneshot.out_of_time(ctx) then
       stopped = ("time budget: stopped after step %d of %d"):format(p.step, p.total_steps)

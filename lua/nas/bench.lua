@@ -51,13 +51,13 @@ local function code_of(g)
   if a and b and c and d and e and f then return a + b + c + d + e + f end
   c = 0
   for k = 1, 6 do
-    local d = DIGIT[g[EDGES[k]]]
-    if not d then
+    local digit = DIGIT[g[EDGES[k]]]
+    if not digit then
       local v = g[EDGES[k]]
       if v == nil then return nil, ("genotype misses decision '%s'"):format(EDGES[k]) end
       return nil, ("decision '%s' = %s is not an NB201 op"):format(EDGES[k], tostring(v))
     end
-    c = c * 5 + d
+    c = c * 5 + digit
   end
   return c
 end

@@ -33,8 +33,8 @@ function M.normalize(spec, level)
   for k, v in pairs(spec) do
     if math.type(k) == "integer" then
       if type(v) ~= "function" then
-        util.argerror(1, "search", ("constraints[%d] must be a function(metrics, net) -> true | false, reason"):format(k),
-                      level)
+        util.argerror(1, "search",
+                      ("constraints[%d] must be a function(metrics, net) -> true | false, reason"):format(k), level)
       end
     elseif known[k] then
       if type(v) ~= "number" or v ~= v then

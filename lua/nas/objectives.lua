@@ -66,8 +66,8 @@ function M.normalize(spec, level)
   end
   for i, o in ipairs(spec) do
     if not M.is_objective(o) then
-      util.argerror(1, "search", ("objectives[%d] must be nas.maximize \"metric\" or nas.minimize \"metric\""):format(i),
-                    level)
+      util.argerror(1, "search",
+                    ("objectives[%d] must be nas.maximize \"metric\" or nas.minimize \"metric\""):format(i), level)
     end
     if seen[o.metric] then
       util.argerror(1, "search", ("objective '%s' given twice"):format(o.metric), level)

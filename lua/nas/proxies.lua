@@ -36,7 +36,9 @@ end
 local now = gettime()
 
 local function check_name(name, n, fname, level)
-  if type(name) ~= "string" then util.argerror(n, fname, "proxy name (string) expected, got " .. type(name), level + 1) end
+  if type(name) ~= "string" then
+    util.argerror(n, fname, "proxy name (string) expected, got " .. type(name), level + 1)
+  end
   if not known[name] then
     util.argerror(n, fname, ("unknown proxy '%s' (known: %s)"):format(name, table.concat(M.names, ", ")), level + 1)
   end
@@ -75,9 +77,12 @@ local function prepare(batch, n, fname, level)
     end
     count = count or (y and #y)
     if not count then
-      util.argerror(n, fname, "batch.x is flat: give one table per sample, or labels batch.y (their number is n)", level)
+      util.argerror(n, fname, "batch.x is flat: give one table per sample, or labels batch.y (their number is n)",
+                    level)
     end
-    if y and #y ~= count then util.argerror(n, fname, ("batch.y has %d labels for %d samples"):format(#y, count), level) end
+    if y and #y ~= count then
+      util.argerror(n, fname, ("batch.y has %d labels for %d samples"):format(#y, count), level)
+    end
     return function(m, name) return core.proxy(m, name, flat, y, count) end, count
   end
   util.check_options(batch, { "data", "size", "seed" }, n, fname, level)

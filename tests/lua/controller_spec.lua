@@ -48,7 +48,7 @@ describe("core.controller", function()
     c:release() -- idempotent
     assert.matches("released", tostring(c))
     assert.matches("controller has been released", err(c.sample, c, { 0.1, 0.1, 0.1 }))
-    do local d <close> = core.controller_new{ sizes = { 2 } } end
+    do local _ <close> = core.controller_new{ sizes = { 2 } } end
   end)
 
   it("samples by inverse CDF of probs, 1-based, deterministically", function()

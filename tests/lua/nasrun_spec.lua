@@ -117,7 +117,8 @@ local m = nas.model(net)
   end)
 
   it("stops on SIGINT with an error, not a hang", function()
-    local path = script("io.stderr:write('started\\n') local t = os.time() while os.time() - t < 20 do end print('not interrupted')\n")
+    local path = script("io.stderr:write('started\\n') local t = os.time() " ..
+                        "while os.time() - t < 20 do end print('not interrupted')\n")
     local tmp = os.tmpname()
     -- Signal only once the script runs: before that the shell's SIG_IGN for
     -- background jobs is still in place (a startup race under load).

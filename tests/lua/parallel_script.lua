@@ -68,7 +68,8 @@ end
 
 local function search(dir, seed)
   local r = nas.search{
-    space = tiny.space(), strategy = mode == "gated" and gated() or tiny.strategy(), evaluate = evaluate, objectives = nas.maximize "accuracy",
+    space = tiny.space(), strategy = mode == "gated" and gated() or tiny.strategy(), evaluate = evaluate,
+    objectives = nas.maximize "accuracy",
     budget = { trials = trials }, seed = seed, out = dir, workers = workers, progress = false,
     trial_timeout = mode == "timeout" and 1 or nil,
   }

@@ -162,7 +162,8 @@ describe("nas.zero_cost", function()
     assert.matches("field 'data' is missing: naswot", err(nas.zero_cost, { proxy = "naswot" }))
     assert.matches("field 'batch' %(64%) exceeds the 10 rows", err(nas.zero_cost, { proxy = "naswot", data = d }))
     assert.matches("field 'batch' must be", err(nas.zero_cost, { proxy = "snip", data = d, batch = 0 }))
-    assert.matches("field 'seed' must be an integer", err(nas.zero_cost, { proxy = "snip", data = d, batch = 4, seed = 1.5 }))
+    assert.matches("field 'seed' must be an integer",
+                   err(nas.zero_cost, { proxy = "snip", data = d, batch = 4, seed = 1.5 }))
     assert.matches("unknown option 'proxies'", err(nas.zero_cost, { proxies = "snip" }))
     assert.matches("field 'data' must be a dataset", err(nas.zero_cost, { proxy = "snip", data = 3 }))
     assert.is_table(nas.zero_cost{ proxy = "synflow" }) -- synflow, params, flops need no data

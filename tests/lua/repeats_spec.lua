@@ -48,7 +48,8 @@ end
 
 describe("a search always ends", function()
   it("ends a simulated-annealing search on NB201 with a 200-minute simulated budget", function()
-    local ev = nas.bench.nb201{ path = "../shared/bench/nb201/nb201.csv", path12 = "../shared/bench/nb201/nb201_12epoch.csv" }
+    local ev = nas.bench.nb201{ path = "../shared/bench/nb201/nb201.csv",
+                                path12 = "../shared/bench/nb201/nb201_12epoch.csv" }
     local lines = {}
     local r = nas.search{
       space = require "spaces.nb201", strategy = annealing(), evaluate = ev,
@@ -109,6 +110,7 @@ describe("a search always ends", function()
     assert.has_error(function()
       nas.search{ space = tiny.space(), strategy = tiny.strategy(), evaluate = require("nas.evaluators").analytic(),
                   budget = { trials = 1, repeats = 0 }, log = false }
-    end, "bad argument #1 to 'search' (budget.repeats must be an integer >= 1 (repeats in a row before the search stops))")
+    end, "bad argument #1 to 'search' (budget.repeats must be an integer >= 1 " ..
+         "(repeats in a row before the search stops))")
   end)
 end)

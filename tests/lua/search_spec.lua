@@ -159,7 +159,10 @@ describe("nas.search", function()
     for _, t in ipairs(r.trials) do
       if t.status == "failed" then
         assert.is_string(t.reason)
-        if t.reason:find("boom") then seen.err = true; assert.matches("^evaluate: .*search_spec.lua:%d+: boom %d+$", t.reason) end
+        if t.reason:find("boom") then
+          seen.err = true
+          assert.matches("^evaluate: .*search_spec.lua:%d+: boom %d+$", t.reason)
+        end
         if t.reason == "NaN loss" then seen.nilres = true end
         if t.reason:find("^build: ") then seen.build = true; assert.is_nil(t.hash) end
       end
@@ -220,7 +223,9 @@ describe("nas.search", function()
     local trial_lines = 0
     for _, l in ipairs(lines) do
       assert.is_nil(l:find("\r", 1, true))
-      if l:match("^trial %d+/5 ok score [%d%.]+ .*| best [%d%.]+ %(#%d+%) | eta ") then trial_lines = trial_lines + 1 end
+      if l:match("^trial %d+/5 ok score [%d%.]+ .*| best [%d%.]+ %(#%d+%) | eta ") then
+        trial_lines = trial_lines + 1
+      end
     end
     assert.are.equal(5, trial_lines)
     assert.matches("^search done %(trials%): 5 trials", lines[#lines])

@@ -114,7 +114,7 @@ describe("nas.space", function()
                      "space 'bad': decision 'n' is asked twice with different domains (int 1..3, then int 1..4)")
     local _, why = bad:build({ n = 1 })
     assert.matches("decision 'n' is asked twice", why)
-    local same = nas.space("same", function(c, o)
+    local same = nas.space("same", function(c)
       local n = nas.net{ input = { 4 } }
       n:linear{ out = c:choice("w", { 2, 3 }) }
       n:linear{ out = c:choice("w", { 2, 3 }) } -- shared decision

@@ -118,7 +118,7 @@ describe("nas.supernet", function()
       return sn:genotype()
     end)())
     assert.matches("unknown option", err(nas.supernet, toy, { nope = 1 }))
-    assert.matches("no op decisions", err(nas.supernet, nas.space("plain", function(c)
+    assert.matches("no op decisions", err(nas.supernet, nas.space("plain", function()
       local net = nas.net{ input = { 4 } }
       net:linear{ out = 2 }
       return net
@@ -324,8 +324,8 @@ describe("strategies.darts", function()
 
   it("warms the weights up before the bilevel loop (warmup epochs), logits untouched meanwhile", function()
     local steps = {}
-    local r = assert(darts.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, warmup = 2, chunk = 1,
-                                progress = function(p) steps[#steps + 1] = p.step end })
+    assert(darts.run{ space = toy, data = { train = d }, epochs = 1, batch = 32, warmup = 2, chunk = 1,
+                      progress = function(p) steps[#steps + 1] = p.step end })
     -- the bilevel loop's own steps: 160 rows / 32 = 5, counted from 1 after the warm-up
     assert.equal(5, #steps)
     assert.equal(1, steps[1])
@@ -391,7 +391,9 @@ describe("strategies.spos and strategies.enas", function()
     local r = assert(enas.run{ space = two, data = { train = d }, epochs = 4, batch = 32, seed = 2, holdout = 160,
                                controller_steps = 30, reward_rows = 64, lr = 0.05, final_samples = 4,
                                weights = { lr = 0.05 },
-                               progress = function(p) if p.phase == "controller" then rewards[#rewards + 1] = p.reward end end })
+                               progress = function(p)
+                                 if p.phase == "controller" then rewards[#rewards + 1] = p.reward end
+                               end })
     assert.equal(4, #rewards)
     assert.is_true(rewards[4] > rewards[1], ("rewards %g -> %g"):format(rewards[1], rewards[4]))
     local pa = r.policy:probabilities("a")
