@@ -51,7 +51,7 @@ end
 
 local function describe_trial(t)
   local f = t.fidelity
-  return require("nas.store").json.encode({ g = t.genotype, f = f })
+  return require("nas.json").encode({ g = t.genotype, f = f })
 end
 
 describe("successive halving arithmetic", function()
@@ -165,7 +165,7 @@ describe("hyperband", function()
     local st = HB.new{ max_epochs = 9, eta = 3, brackets = 1 }
     local asked = {}
     for i = 1, 12 do
-      local g, f = st:ask(space, nas.rng(5, i))
+      local _, f = st:ask(space, nas.rng(5, i))
       asked[i] = f.bracket
     end
     -- nothing told: bracket 1 (9 configs) is asked whole, then bracket 2 starts
@@ -179,7 +179,6 @@ describe("asha", function()
     local space = toy()
     local st = ASHA.new{ max_epochs = 27, eta = 3 }
     assert.are.same({ [0] = 1, 3, 9, 27 }, st:resources())
-    local trials = {}
     local rungs = { [0] = {}, {}, {}, {} }
     local promoted = {}
     for id = 1, 150 do
@@ -203,7 +202,6 @@ describe("asha", function()
       end
       assert.are.equal(st:resources()[f.rung], f.epochs)
       local t = { id = id, genotype = g, fidelity = f, status = "ok", metrics = {}, score = curve(g, f.epochs) }
-      trials[id] = t
       table.insert(rungs[f.rung], t)
       st:tell(t)
     end
@@ -280,7 +278,7 @@ end)
 describe("fidelity through nas.search", function()
   it("passes ctx.fidelity, records trial.fidelity, keys the cache by graph and fidelity, and resumes", function()
     local seen = {}
-    local function ev(net, ctx)
+    local function ev(_, ctx)
       seen[#seen + 1] = ctx.fidelity
       local g = ctx.genotype
       return { accuracy = curve(g, ctx.fidelity.epochs), loss = 0 }
@@ -292,16 +290,21 @@ describe("fidelity through nas.search", function()
     end
     local full = nas.search{ space = toy(), strategy = ASHA.new{ max_epochs = 9 }, evaluate = ev,
                              budget = { trials = 40 }, seed = 3, log = false }
-    local promoted = 0
-    for i, t in ipairs(full.trials) do
+    local promoted, evaluated = 0, 0
+    for _, t in ipairs(full.trials) do
       assert.is_table(t.fidelity)
       assert.are.same(t.fidelity, t.metrics.fidelity)
       if t.fidelity.parent then
         promoted = promoted + 1
         assert.is_nil(t.cached_from, "a promotion is not a repeat of its parent") -- same graph, other fidelity
       end
-      if not t.cached_from then assert.are.same(t.fidelity, seen[i] or t.fidelity) end
+      if not t.cached_from then -- evaluated, in trial order, with the trial's own fidelity
+        evaluated = evaluated + 1
+        assert.is_table(seen[evaluated])
+        assert.are.same(t.fidelity, seen[evaluated])
+      end
     end
+    assert.are.equal(evaluated, #seen) -- one evaluation per trial that is not a cache hit
     assert.is_true(promoted > 5)
     -- best: the best trial at the largest fidelity reached
     assert.are.equal(9, full.best.fidelity.epochs)
@@ -358,7 +361,8 @@ describe("nas.train continuation", function()
       assert.are.equal(1, c.continued_from, mode)
       assert.are.equal(6, c.epochs, mode) -- the extra epochs only
       assert.are.equal(9, c.epochs_total)
-      -- A fresh model's first-epoch loss is far above the parent's last; the continued run starts where the parent ended.
+      -- A fresh model's first-epoch loss is far above the parent's last; the continued run starts where the
+      -- parent ended.
       local fresh = evaluator(false):evaluate(net, { seed = 6, trial = 3, fidelity = { epochs = 1 } })
       local parent_end, child_start, fresh_start = p.train_curve[#p.train_curve], c.train_curve[1], fresh.train_curve[1]
       assert.is_true(fresh_start - parent_end > 0.3, ("fresh %.3f parent end %.3f"):format(fresh_start, parent_end))

@@ -96,9 +96,7 @@ describe("spaces/nb201.lua: NAS-Bench-201's network", function()
 
   local ev = table_or_nil()
   if not ev then
-    it("is not run against the table: " .. CSV .. " is absent", function()
-      print("\nnb201_exact_spec: " .. CSV .. " is absent; the per-cell table checks were NOT run")
-    end)
+    pending("the per-cell table checks: " .. CSV .. " is absent") -- reported as pending, not passed
     return
   end
 

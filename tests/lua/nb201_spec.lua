@@ -143,9 +143,7 @@ describe("nas.bench.nb201 on the shared table", function()
   local shared = "../shared/bench/nb201/"
   local f = io.open(shared .. "nb201.csv")
   if not f then
-    it("is not run: ../shared/bench/nb201/nb201.csv is absent", function()
-      print("\nnb201_spec: ../shared/bench/nb201/nb201.csv is absent; the table's checks were NOT run")
-    end)
+    pending("the table's checks: ../shared/bench/nb201/nb201.csv is absent") -- reported as pending, not passed
     return
   end
   f:close()
@@ -232,7 +230,8 @@ describe("spaces/nb201.lua", function()
     assert.is_true(os.clock() - t0 < 1.0)
   end)
 
-  it("sample_keyed / mutate_keyed: the same draws as sample / mutate, and the cell's code as int_key gives it", function()
+  it("sample_keyed / mutate_keyed: the same draws as sample / mutate, and the cell's code as int_key gives it",
+     function()
     local r, q = nas.rng(3), nas.rng(3)
     for _ = 1, 2000 do
       local g, c = space:sample_keyed(r)
@@ -258,6 +257,7 @@ describe("spaces/nb201.lua", function()
     assert.is_false(ok)
     assert.matches("nb201_spec.lua:%d+: bad argument #2 to 'mutate'", err)
     ok, err = pcall(function() local x = space:sample_keyed(5) return x end)
+    assert.is_false(ok)
     assert.matches("nb201_spec.lua:%d+: bad argument #2 to 'sample'", err)
     local view = space:restrict(function(d) return d end)
     assert.is_nil(view.sample_keyed)
