@@ -199,10 +199,10 @@ describe("spaces/nb201.lua", function()
     end
     assert.are.equal(15625, n)
     -- the generic enumeration of the cell space, in the same order
-    local it, k = generic:enumerate(), 0
+    local iter, k = generic:enumerate(), 0
     for _ = 1, 200 do
       k = k + 1
-      assert.are.same(space.genotype(k - 1), it())
+      assert.are.same(space.genotype(k - 1), iter())
     end
   end)
 

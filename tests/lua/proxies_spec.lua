@@ -116,7 +116,7 @@ describe("nas.proxy", function()
     -- the same as core.proxy on nas.model(net, {seed}) over the same rows
     local view = d:subset(16, 3)
     local model = nas.model(net, { seed = 5 })
-    assert.are.equal(a, core.proxy(model._m, "snip", view, 0, 16))
+    assert.are.equal(a, core.proxy(model:handle(), "snip", view, 0, 16))
     model:release()
     view:release()
     -- a nas.data-like table: its .train

@@ -73,8 +73,8 @@ describe("nas.supernet", function()
     local sn = nas.supernet(toy, { seed = 1 })
     assert.equal(1, #sn.decisions)
     assert.same({ name = "feat", values = { "none", "skip", "pool" } }, sn.decisions[1])
-    assert.equal(1, sn._m:decisions())
-    assert.equal(3, sn._m:decision_size(1))
+    assert.equal(1, sn.model:handle():decisions())
+    assert.equal(3, sn.model:handle():decision_size(1))
     assert.equal("softmax", sn:mode())
     local mixed = 0
     for id = 1, sn.net:count() - 1 do
@@ -161,8 +161,8 @@ describe("nas.supernet", function()
     assert.matches("decision 'feat' = \"max\" is not one of", err(sn.subnet, sn, { feat = "max" }))
     assert.matches("'feat' = nil is missing", err(sn.subnet, sn, {}))
     -- BN recalibration runs on any model (here: no BN) and checks its options
-    assert.is_true(sn._m:recalibrate_bn(d, { batches = 2, batch = 16 }))
-    assert.matches("batch must be >= 2", err(sn._m.recalibrate_bn, sn._m, d, { batch = 1 }))
+    assert.is_true(sn.model:handle():recalibrate_bn(d, { batches = 2, batch = 16 }))
+    assert.matches("batch must be >= 2", err(sn.model:handle().recalibrate_bn, sn.model:handle(), d, { batch = 1 }))
   end)
 
   it("trains reproducibly in Gumbel mode: the memory-format timing does not draw Gumbel samples", function()
