@@ -13,8 +13,8 @@
  * Second order (o.order == 2): the architecture step takes DARTS's finite-
  * difference gradient (second_order_grad) on a training and a validation batch.
  *
- * Left for later (issue 5): a save/load of the logits, proxies over mixed nodes
- * (proxy.cpp). */
+ * Not supported yet: proxies over mixed nodes
+ * (the zero-cost proxies refuse a supernet). */
 #include "torch_impl.h"
 
 #include <chrono>
