@@ -23,9 +23,9 @@
  * so tensors are named like "n3_conv.weight", "n5_bn.running_mean". Other ops
  * are parameter-free functions. "same" padding is dilation*(k-1)/2.
  *
- * Forwards call the same ATen functions the libtorch modules call
- * (Conv2d::forward is at::conv2d with its options, Linear::forward is
- * at::linear), so results do not depend on whether a parameter was
+ * Forwards call the same functions the libtorch modules call
+ * (Conv2d::forward is torch::conv2d with its options, Linear::forward is
+ * torch::linear), so results do not depend on whether a parameter was
  * substituted. */
 #include "torch_impl.h"
 
