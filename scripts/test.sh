@@ -72,7 +72,10 @@ if cmake -S . -B build-asan -DNAS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DNAS_WER
   section "sanitizers: busted specs with the ASan nas.core (${#spec_files[@]} files)"
   t0=$(now)
   asan_rt=$(gcc -print-file-name=libasan.so)
-  LD_PRELOAD="$asan_rt" ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  # libstdc++ too: lua5.4 does not link it, and ASan must find its __cxa_throw
+  # when it starts, or the first C++ exception in the engine aborts.
+  stdcxx=$(gcc -print-file-name=libstdc++.so)
+  LD_PRELOAD="$asan_rt $stdcxx" ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     NASRUN="$PWD/build-asan/nasrun" NAS_TEST_TMP="$PWD/build-asan/tmp" \
     LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;$PWD/?.lua;;" LUA_CPATH="$PWD/build-asan/lua/?.so;;" \
     busted --lua=lua5.4 -o utfTerminal "${spec_files[@]}" >build-asan/busted.log 2>&1 ||
