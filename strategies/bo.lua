@@ -89,27 +89,14 @@ end
 function S.new(opts)
   local o = check(opts)
   return setmetatable(told.state{ opts = o, decs = {}, nbrs = {}, space = nil, hyper = nil, hyper_at = nil,
-                        gp = sur.gp{ lengthscales = o.lengthscales, noises = o.noises }, liars = {} }, S)
+                        gp = sur.gp{ lengthscales = o.lengthscales, noises = o.noises } }, S)
 end
 
 S._fresh = told.fresh     -- by genotype key
 
--- liars: the pending asks in ask order, { key, genotype }; a tell releases the
--- oldest one with its key (whatever the trial's status).
-function S:tell(trial)
-  local m = told.tell(self, trial)
-  local liars = self.liars
-  for i = 1, #liars do
-    if liars[i].key == m.key then table.remove(liars, i) break end
-  end
-  return m
-end
-
-function S:_remember(g)
-  told.remember(self, g)
-  self.liars[#self.liars + 1] = { key = key(g), genotype = g }
-  return g
-end
+-- self.liars: the pending asks in ask order (nas.told keeps them).
+S.tell = told.tell
+S._remember = told.remember
 
 -- The pending asks the GP believes (kriging believer), as { key, genotype }:
 -- each liar while its key is still pending, at most as many per key as pending.

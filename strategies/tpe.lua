@@ -81,25 +81,12 @@ end
 
 function S.new(opts)
   local o = check(opts)
-  return setmetatable(told.state{ opts = o, decs = {}, space = nil, liars = {} }, S)
+  return setmetatable(told.state{ opts = o, decs = {}, space = nil }, S)
 end
 
--- liars: the pending asks in ask order, { key, genotype }; a tell releases the
--- oldest one with its key (whatever the trial's status).
-function S:tell(trial)
-  local m = told.tell(self, trial)
-  local liars = self.liars
-  for i = 1, #liars do
-    if liars[i].key == m.key then table.remove(liars, i) break end
-  end
-  return m
-end
-
-function S:_remember(g)
-  told.remember(self, g)
-  self.liars[#self.liars + 1] = { key = key(g), genotype = g }
-  return g
-end
+-- self.liars: the pending asks in ask order (nas.told keeps them).
+S.tell = told.tell
+S._remember = told.remember
 
 -- ---- Optuna's defaults ----------------------------------------------------------------
 

@@ -185,6 +185,8 @@ function M.open(dir, opts)
     error(("cannot use %s: %s. It was left as it is: move it away to start afresh, or use another run " ..
            "folder"):format(path, why), 2)
   end
+  -- nrunning > 0: running rows may exist (counted at open, raised by running_add,
+  -- never lowered), so a trial's insert also deletes its running row.
   local okr, nr = pcall(rows, conn, "SELECT COUNT(*) AS n FROM running")
   self.nrunning = okr and math.tointeger(nr[1].n) or 0
   return self
@@ -352,9 +354,7 @@ function Store:insert_repeat(t, genotype_json)
                 cached_from = t.cached_from, started = t.started, finished = t.finished, seconds = t.seconds,
                 seed = t.seed, told = t.told, worker = t.worker, host = t.host, threads = t.threads,
                 genotype = t.genotype }
-  local saved = self.nrunning
   self:insert(row, nil, genotype_json, own or "null")
-  self.nrunning = saved
 end
 
 -- Groups the writes that follow into one transaction, up to store:commit()

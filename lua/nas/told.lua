@@ -1,7 +1,8 @@
 -- nas.told: the told/pending bookkeeping that model-based strategies share
 -- (strategies/tpe.lua, strategies/bo.lua). A strategy object holds
 --   history (told trials in order), scored (the ok ones), seen / pending (by
---   genotype key), npending, best
+--   genotype key), npending, best, and liars: the pending asks in ask order,
+--   { key, genotype } (what TPE's constant liar and BO's kriging believer use)
 -- and installs these functions as its methods. Everything is rebuilt by
 -- replaying tells, as the strategy contract requires.
 local key = require("nas.space").genotype_key
@@ -10,7 +11,7 @@ local M = {}
 
 -- Fresh state fields, merged into the strategy's own table.
 function M.state(t)
-  t.history, t.scored, t.seen, t.pending, t.npending, t.best = {}, {}, {}, {}, 0, nil
+  t.history, t.scored, t.seen, t.pending, t.npending, t.best, t.liars = {}, {}, {}, {}, 0, nil, {}
   return t
 end
 
@@ -28,6 +29,11 @@ function M.tell(self, trial)
   if (self.pending[k] or 0) > 0 then
     self.pending[k] = self.pending[k] - 1
     self.npending = self.npending - 1
+    -- a tell releases the oldest pending ask with its key (whatever the trial's status)
+    local liars = self.liars
+    for i = 1, #liars do
+      if liars[i].key == k then table.remove(liars, i) break end
+    end
   end
   if m.score and (not self.best or m.score > self.best.score) then self.best = m end
   return m
@@ -43,6 +49,7 @@ function M.remember(self, g)
   local k = key(g)
   self.pending[k] = (self.pending[k] or 0) + 1
   self.npending = self.npending + 1
+  self.liars[#self.liars + 1] = { key = k, genotype = g }
   return g
 end
 

@@ -4,22 +4,9 @@
 -- an uninterrupted run.
 local nas = require "nas"
 
-local function nasrun()
-  local exe = os.getenv("NASRUN")
-  if exe then return exe end
-  for _, p in ipairs({ "build/nasrun", "./nasrun" }) do
-    local f = io.open(p)
-    if f then f:close() return p end
-  end
-  error("set NASRUN to the nasrun binary")
-end
-
-local tmp = os.getenv("NAS_TEST_TMP") or "/tmp"
-local function fresh_dir(name)
-  local d = ("%s/faults_%s_%d"):format(tmp, name, math.random(1, 1e9))
-  os.execute("rm -rf '" .. d .. "'")
-  return d
-end
+local helpers = require "tests.lua.helpers"
+local nasrun = helpers.nasrun
+local function fresh_dir(name) return helpers.fresh_dir("faults", name) end
 
 -- The search every test runs: the tiny space, a history-dependent strategy, a
 -- seeded deterministic evaluator; each trial takes `pause` seconds; the

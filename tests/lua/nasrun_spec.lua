@@ -1,13 +1,5 @@
 -- The nasrun command: options, exit codes, error reports, package paths.
-local function nasrun()
-  local exe = os.getenv("NASRUN")
-  if exe then return exe end
-  for _, p in ipairs({ "build/nasrun", "./nasrun" }) do
-    local f = io.open(p)
-    if f then f:close() return p end
-  end
-  error("set NASRUN to the nasrun binary")
-end
+local nasrun = require("tests.lua.helpers").nasrun
 
 local function run(args)
   local tmp = os.tmpname()

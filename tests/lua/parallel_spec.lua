@@ -3,22 +3,9 @@
 -- killed coordinator resumed, the run folder's lock, searches in sequence.
 local nas = require "nas"
 
-local function nasrun()
-  local exe = os.getenv("NASRUN")
-  if exe then return exe end
-  for _, p in ipairs({ "build/nasrun", "./nasrun" }) do
-    local f = io.open(p)
-    if f then f:close() return p end
-  end
-  error("set NASRUN to the nasrun binary")
-end
-
-local tmp_root = os.getenv("NAS_TEST_TMP") or "/tmp"
-local function fresh_dir(name)
-  local dir = ("%s/parallel_%s_%d"):format(tmp_root, name, math.random(1, 1e9))
-  os.execute("rm -rf '" .. dir .. "'")
-  return dir
-end
+local helpers = require "tests.lua.helpers"
+local nasrun = helpers.nasrun
+local function fresh_dir(name) return helpers.fresh_dir("parallel", name) end
 
 local SCRIPT = "tests/lua/parallel_script.lua"
 
@@ -49,7 +36,14 @@ end
 
 local function sleep(s) os.execute("sleep " .. s) end
 
-local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
+-- Running (a process that ended but was not yet reaped by its new parent is a zombie: not alive).
+local function alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
 
 describe("parallel search (local workers)", function()
   it("runs a search on 2 workers: every trial stored once, in tell order, with its worker", function()
@@ -155,10 +149,13 @@ describe("parallel search (local workers)", function()
     assert.matches("is in use by another search %(nasrun process " .. pid .. "%)", out2)
     os.execute("kill -9 " .. pid)
     sleep(0.5)
-    local w = io.popen("pgrep -f '[p]arallel_script.lua basic " .. dir .. " '")
-    local left = w:read("a")
-    w:close()
-    assert.are.equal("", left, "workers outlived their coordinator")
+    -- The workers registered their pids under <out>/pids (parallel_script.lua).
+    local ls = io.popen("ls '" .. dir .. "/pids'")
+    local wpids = {}
+    for p in ls:read("a"):gmatch("%d+") do wpids[#wpids + 1] = p end
+    ls:close()
+    assert.are.equal(2, #wpids)
+    for _, p in ipairs(wpids) do assert.is_false(alive(p), "worker " .. p .. " outlived its coordinator") end
     local _, running = stored(dir)
     assert.is_true(#running >= 1 and #running <= 2, "in-flight rows: " .. #running)
 

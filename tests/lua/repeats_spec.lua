@@ -4,12 +4,9 @@
 local nas = require "nas"
 local tiny = require "tests.lua.tiny_search"
 
-local tmp = os.getenv("NAS_TEST_TMP") or "/tmp"
-local function fresh_dir(name)
-  local d = ("%s/repeats_spec_%s_%d"):format(tmp, name, math.random(1, 1e9))
-  os.execute("rm -rf '" .. d .. "'")
-  return d
-end
+local helpers = require "tests.lua.helpers"
+local sql_rows = helpers.sql_rows
+local function fresh_dir(name) return helpers.fresh_dir("repeats_spec", name) end
 
 -- Simulated annealing as a new user writes it from docs/strategies.md: it
 -- converges on a local optimum and then proposes its (cached) neighbours forever.
@@ -28,22 +25,6 @@ local function annealing()
     self.t = math.max(1e-6, self.t * 0.9)
   end
   return S
-end
-
-local function sql_rows(path, sql)
-  local env = require("luasql.sqlite3").sqlite3()
-  local conn = assert(env:connect(path))
-  local cur = assert(conn:execute(sql))
-  local out = {}
-  while true do
-    local r = cur:fetch({}, "a")
-    if not r then break end
-    out[#out + 1] = r
-  end
-  cur:close()
-  conn:close()
-  env:close()
-  return out
 end
 
 describe("a search always ends", function()

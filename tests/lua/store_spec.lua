@@ -29,21 +29,7 @@ local function find_nasrun()
   return nil
 end
 
-local function sql_rows(path, sql)
-  local env = require("luasql.sqlite3").sqlite3()
-  local conn = assert(env:connect(path))
-  local cur = assert(conn:execute(sql))
-  local out = {}
-  while true do
-    local r = cur:fetch({}, "a")
-    if not r then break end
-    out[#out + 1] = r
-  end
-  cur:close()
-  conn:close()
-  env:close()
-  return out
-end
+local sql_rows = require("tests.lua.helpers").sql_rows
 
 local function comparable(trials)
   local out = {}
