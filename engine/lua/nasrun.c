@@ -27,6 +27,8 @@ static lua_State *globalL = NULL;
 static void print_usage(FILE *f) {
   fprintf(f,
           "usage: %s [options] [script [args]]\n"
+          "       %s COMMAND RUN [args]   (report, show, trials, best, rescore, export;\n"
+          "                               nasrun COMMAND --help for each)\n"
           "Runs a Lua 5.4 NAS script with the nas module (require \"nas\").\n"
           "Options:\n"
           "  -e stmt        execute string 'stmt' (may be repeated)\n"
@@ -45,7 +47,7 @@ static void print_usage(FILE *f) {
           "NAS_DATA_ROOT is the datasets folder (default /usr/share/datasets).\n"
           "Under mpirun (Open MPI), rank 0 runs the script, the strategy and the store;\n"
           "the other ranks are workers (NASRUN_MPI=0 disables this).\n",
-          progname);
+          progname, progname);
 }
 
 static void l_message(const char *pname, const char *msg) {
@@ -367,6 +369,41 @@ static int run_options(lua_State *L, char **argv, int upto) {
   return 1;
 }
 
+/* The subcommands that inspect a run folder; implemented in Lua (nas.cli). A
+ * file of the same name in the current folder is still run as a script. */
+static const char *const subcommands[] = {"report", "show", "trials", "best", "rescore", "export", NULL};
+
+static int is_subcommand(const char *word) {
+  for (int i = 0; subcommands[i]; i++) {
+    if (strcmp(word, subcommands[i]) == 0) {
+      FILE *f = fopen(word, "r");
+      if (f) { fclose(f); return 0; }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* nasrun COMMAND args: exit status = what nas.cli.main returns. */
+static int handle_subcommand(lua_State *L, char **argv, int at, int argc, int *code) {
+  lua_getglobal(L, "require");
+  lua_pushstring(L, "nas.cli");
+  int status = docall(L, 1, 1);
+  if (status == LUA_OK) {
+    lua_getfield(L, -1, "main");
+    lua_remove(L, -2);
+    int n = argc - at;
+    luaL_checkstack(L, n + 3, "too many arguments");
+    for (int i = at; i < argc; i++) lua_pushstring(L, argv[i]);
+    status = docall(L, n, 1);
+    if (status == LUA_OK) {
+      *code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+      lua_pop(L, 1);
+    }
+  }
+  return report(L, status);
+}
+
 static int handle_script(lua_State *L, char **argv, int script, int argc) {
   const char *fname = argv[script];
   if (strcmp(fname, "-") == 0 && strcmp(argv[script - 1], "--") != 0) fname = NULL; /* stdin */
@@ -406,7 +443,12 @@ static int pmain(lua_State *L) {
   int has_e = 0;
   for (int i = 1; i < (o.script ? o.script : argc); i++)
     if (strcmp(argv[i], "-e") == 0) has_e = 1;
-  if (o.script) {
+  if (o.script && is_subcommand(argv[o.script])) {
+    int code = 0;
+    if (handle_subcommand(L, argv, o.script, argc, &code) != LUA_OK) code = 1;
+    lua_pushinteger(L, code);
+    return 1;
+  } else if (o.script) {
     if (handle_script(L, argv, o.script, argc) != LUA_OK) {
       lua_pushinteger(L, 1);
       return 1;
