@@ -128,25 +128,33 @@ local function opts_quick_ok(conn)
 end
 
 -- nas.store(dir [, {create = true}]) -> Store. Opens <dir>/trials.db,
--- creating the folder and the tables unless create = false.
+-- creating the folder and the tables unless create = false. readonly = true
+-- (implies create = false) opens it for reading only: nothing is written, not
+-- even a PRAGMA, so a report can read a store while its search runs.
 function M.open(dir, opts)
   if type(dir) ~= "string" or dir == "" then util.argerror(1, "store", "run folder (string) expected", 2) end
-  util.check_options(opts, { "create" }, 2, "store", 2)
-  local create = not (opts and opts.create == false)
+  util.check_options(opts, { "create", "readonly" }, 2, "store", 2)
+  local readonly = opts and opts.readonly == true
+  local create = not readonly and not (opts and opts.create == false)
   local path = dir .. "/trials.db"
   if not create and not file_exists(path) then error(("no trial store at %s"):format(path), 2) end
   if create then M.mkdir(dir) end
   env = env or driver().sqlite3()
-  local conn, msg = env:connect(path)
+  -- (an SQLite URI: '%', '?' and '#' in the path are percent-encoded)
+  local conn, msg = env:connect(readonly and "file:" .. path:gsub("[%%?#]", function(c)
+    return ("%%%02X"):format(c:byte())
+  end) .. "?mode=ro" or path)
   if not conn then error(("cannot open %s: %s"):format(path, tostring(msg)), 2) end
   local self = setmetatable({ conn = conn, path = path, dir = dir }, Store)
   local ok, err = pcall(function()
     -- PRAGMA journal_mode returns a row: read it so the statement completes.
     rows(conn, "PRAGMA busy_timeout = 10000")
-    rows(conn, "PRAGMA journal_mode = WAL")
-    -- WAL + NORMAL: a commit survives a killed process (kill -9); only a power
-    -- cut may lose the last commits, never consistency.
-    exec(conn, "PRAGMA synchronous = NORMAL")
+    if not readonly then
+      rows(conn, "PRAGMA journal_mode = WAL")
+      -- WAL + NORMAL: a commit survives a killed process (kill -9); only a power
+      -- cut may lose the last commits, never consistency.
+      exec(conn, "PRAGMA synchronous = NORMAL")
+    end
     local tables = {}
     for _, r in ipairs(rows(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")) do tables[r.name] = true end
     local ours = { run = true, trials = true, running = true }
@@ -299,6 +307,13 @@ function Store:trials(opts)
     end
   end
   return out
+end
+
+-- The graph JSON of trial `id` (a repeat's: its original's), or nil.
+function Store:graph(id)
+  local r = rows(self.conn, "SELECT graph, cached_from FROM trials WHERE id = " .. q(self.conn, math.tointeger(id)))[1]
+  if r and r.graph == nil and r.cached_from then return self:graph(math.tointeger(r.cached_from)) end
+  return r and r.graph
 end
 
 function Store:count()
