@@ -13,7 +13,7 @@
 -- memfmt "auto" -- measured by the engine on its first train_begin -- and warms
 -- the allocator); then `reps` timed model:train{steps = N} calls on the same
 -- model. The rate is steps / hist.seconds, where hist.seconds is the wall time
--- the engine spent inside nas_train_run (train_begin -- optimizer creation,
+-- the engine spent inside nas_trainer_run (train_begin -- optimizer creation,
 -- batch buffers -- excluded). The wall time of the whole model:train call
 -- (setup included), measured here, is printed as a cross-check.
 package.path = (arg[0]:match("^(.*/)") or "./") .. "?.lua;" .. package.path

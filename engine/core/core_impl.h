@@ -19,10 +19,6 @@ nas_status nas_seterr(nas_error *err, nas_status status, const char *fmt, ...) N
 /* Clears err to NAS_OK and an empty message. */
 void nas_clearerr(nas_error *err);
 
-/* The interrupt flag under its former name, for callers inside the engine
- * that have not moved to nas_interrupt_pending yet. */
-static inline int nas_interrupted(void) { return nas_interrupt_pending(); }
-
 #ifdef __cplusplus
 }
 #endif

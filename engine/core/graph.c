@@ -216,7 +216,7 @@ int nas_graph_node_count(const nas_graph *g) { return g ? g->n : 0; }
 
 nas_op nas_graph_node_op(const nas_graph *g, int node) {
   const nas_node *n = node_at(g, node);
-  return n ? (nas_op)n->op : NAS_OP_COUNT;
+  return n ? (nas_op)n->op : NAS_OP_NONE;
 }
 
 int nas_graph_node_ninputs(const nas_graph *g, int node) {

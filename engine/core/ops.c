@@ -308,7 +308,7 @@ static nas_status shape_mul(nas_shape_ctx *c) {
    {AI("k", 1, NAS_CHK_POS, 0), AI("stride", 0, NAS_CHK_POS, -1), AI("padding", 0, NAS_CHK_PAD, 0)}, \
    shape_pool, NULL, NULL}
 
-const nas_op_info nas_op_table[NAS_OP_COUNT] = {
+const nas_op_info nas_op_table[] = {
   [NAS_OP_INPUT] = {"input", 0, 0, 0, 0, 0, {{0}}, NULL, NULL, NULL},
   [NAS_OP_CONV] = {"conv", 1, 1, 7, 1, 0,
                    {CONV_HEAD, AI("dilation", 0, NAS_CHK_POS, 1), AI("groups", 0, NAS_CHK_POS, 1),
@@ -346,7 +346,11 @@ const nas_op_info nas_op_table[NAS_OP_COUNT] = {
 
 /* ---- public accessors ---------------------------------------------------- */
 
-static int valid_op(nas_op op) { return (int)op >= 0 && op < NAS_OP_COUNT; }
+const int nas_op_table_count = (int)(sizeof nas_op_table / sizeof nas_op_table[0]);
+
+int nas_op_count(void) { return nas_op_table_count; }
+
+static int valid_op(nas_op op) { return (int)op >= 0 && (int)op < nas_op_table_count; }
 static int valid_attr(nas_op op, int i) {
   return valid_op(op) && i >= 0 && i < nas_op_table[op].nattrs;
 }
@@ -355,7 +359,7 @@ const char *nas_op_name(nas_op op) { return valid_op(op) ? nas_op_table[op].name
 
 int nas_op_lookup(const char *name) {
   if (!name) return -1;
-  for (int i = 0; i < NAS_OP_COUNT; i++)
+  for (int i = 0; i < nas_op_table_count; i++)
     if (name[0] == nas_op_table[i].name[0] && strcmp(name, nas_op_table[i].name) == 0) return i;
   return -1;
 }

@@ -23,7 +23,8 @@ typedef struct nas_op_info {
   int64_t (*flops)(const nas_node *const *in, const nas_node *n);
 } nas_op_info;
 
-extern const nas_op_info nas_op_table[NAS_OP_COUNT];
+extern const nas_op_info nas_op_table[];
+extern const int nas_op_table_count;
 
 /* Effective padding of a conv/pool node ("same" resolved), or 0 when the op has none. */
 int64_t nas_node_padding(const nas_node *n);

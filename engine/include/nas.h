@@ -127,8 +127,12 @@ typedef struct nas_attr {
 #define NAS_MAX_DIMS 3
 #define NAS_MAX_INPUTS 16
 
-/* Op codes. NAS_OP_INPUT is node 0 only. Order is part of the ABI. */
+/* Op ids. The ops named here keep their ids (part of the ABI); an op added to
+ * the op table after them has the next id and is known by its name
+ * (nas_op_lookup). nas_op_count() is the number of ops. NAS_OP_INPUT is node 0
+ * only; NAS_OP_NONE is "no op" (an invalid node). */
 typedef enum nas_op {
+  NAS_OP_NONE = -1,
   NAS_OP_INPUT = 0,
   NAS_OP_CONV,     /* out, k, [stride=1, padding="same", dilation=1, groups=1, bias=1] */
   NAS_OP_SEP_CONV, /* out, k, [stride=1, padding="same", bias=0]: depthwise kxk + pointwise 1x1 */
@@ -153,8 +157,10 @@ typedef enum nas_op {
                       ops of one architecture decision of a supernet; output = input shape;
                       0 params, 0 MACs (the branches count their own). How the inputs are mixed
                       is the model's mix mode (see "Supernets") */
-  NAS_OP_COUNT
 } nas_op;
+
+/* Number of ops in the op table (ids 0 .. nas_op_count() - 1). */
+NAS_API int nas_op_count(void);
 
 /* Static name of an op ("conv"), or NULL when out of range. */
 NAS_API const char *nas_op_name(nas_op op);
@@ -387,7 +393,7 @@ NAS_API nas_train_opts nas_train_opts_default(void) NAS_NOEXCEPT;
 typedef struct nas_train_progress {
   int64_t step, total_steps; /* steps done so far / planned */
   int epoch, epochs;         /* current epoch (1-based) / planned */
-  double loss;               /* mean loss of the steps of the last nas_train_run call */
+  double loss;               /* mean loss of the steps of the last nas_trainer_run call */
   double epoch_loss;         /* mean loss over the current (or just finished) epoch */
   double epoch_accuracy;     /* training accuracy over the current epoch */
   int epoch_done;            /* 1 when the last call finished an epoch */
@@ -398,11 +404,11 @@ typedef struct nas_train_progress {
 
 /* Starts training m on d. The trainer borrows m and takes a reference on d:
  * m must outlive it. Caller owns *out: nas_trainer_free. */
-NAS_API nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o,
+NAS_API nas_status nas_trainer_new(nas_model *m, nas_dataset *d, const nas_train_opts *o,
                                    nas_trainer **out, nas_error *err) NAS_NOEXCEPT;
 /* Runs at most max_steps steps (stops at an epoch end, so callers can record
  * per-epoch history), fills p. NaN/Inf loss: NAS_ENUMERIC. */
-NAS_API nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p,
+NAS_API nas_status nas_trainer_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p,
                                  nas_error *err) NAS_NOEXCEPT;
 NAS_API void nas_trainer_free(nas_trainer *t) NAS_NOEXCEPT;
 
@@ -472,7 +478,7 @@ NAS_API nas_status nas_model_arch_get(const nas_model *m, int d, float *out, nas
 NAS_API nas_status nas_model_arch_set(nas_model *m, int d, const float *in, nas_error *err) NAS_NOEXCEPT;
 /* The mix mode of every later forward (training, evaluation, forward, latency).
  * tau > 0 is read by NAS_MIX_GUMBEL only. Default: NAS_MIX_SOFTMAX, tau 1. */
-NAS_API nas_status nas_model_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_set_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) NAS_NOEXCEPT;
 NAS_API nas_mix_mode nas_model_get_mix_mode(const nas_model *m) NAS_NOEXCEPT;
 /* The path of NAS_MIX_PATH: n == D choices, path[d] in [0, size(d)) (0-based). */
 NAS_API nas_status nas_model_set_path(nas_model *m, const int *path, int n, nas_error *err) NAS_NOEXCEPT;
@@ -496,7 +502,7 @@ NAS_API nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int ba
 /* Bilevel search (DARTS, first or second order; GDAS is the same loop in NAS_MIX_GUMBEL
  * mode with tau lowered between runs): each step first takes one Adam step on
  * the logits from a batch of `valid` (arch_lr, betas, arch_weight_decay, as in
- * DARTS: 3e-4, (0.5, 0.999), 1e-3), then one step of nas_train_run on `train`
+ * DARTS: 3e-4, (0.5, 0.999), 1e-3), then one step of nas_trainer_run on `train`
  * with o->weights (the weights only: DARTS uses SGD lr 0.025 cosine, momentum
  * 0.9, weight decay 3e-4, batch 64). The search borrows m and references both
  * datasets; m must outlive it. Caller owns *out: nas_darts_free. */
@@ -512,10 +518,10 @@ typedef struct nas_darts_opts {
                     w+- = w +- eps * dL_val/dw' and eps = 0.01 / ||dL_val/dw'||. */
 } nas_darts_opts;
 NAS_API nas_darts_opts nas_darts_opts_default(void) NAS_NOEXCEPT;
-NAS_API nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
+NAS_API nas_status nas_darts_new(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
                                    nas_darts **out, nas_error *err) NAS_NOEXCEPT;
 /* Runs at most max_steps steps (stops at an epoch end of the weights' trainer),
- * fills p as nas_train_run does; *arch_loss (may be NULL): mean validation loss
+ * fills p as nas_trainer_run does; *arch_loss (may be NULL): mean validation loss
  * of the architecture steps of this call. */
 NAS_API nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p, double *arch_loss,
                                  nas_error *err) NAS_NOEXCEPT;
@@ -623,7 +629,7 @@ NAS_API nas_status nas_controller_params(const nas_controller *c, float *out, in
  * NAS_EINVAL for an unknown name or a bad argument; NAS_ENUMERIC when the
  * score is not finite (*score still holds it: e.g. naswot's -inf for a
  * singular kernel, jacob_cov's NaN when a sample's input gradient is constant). */
-NAS_API nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
+NAS_API nas_status nas_proxy_compute(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
                                    double *score, nas_error *err) NAS_NOEXCEPT;
 /* The proxies by index, i = 0 .. nas_proxy_count() - 1 (static strings; NULL
  * out of range), and whether one reads labels: 1, 0, or -1 when unknown. */
@@ -632,8 +638,8 @@ NAS_API const char *nas_proxy_name(int i) NAS_NOEXCEPT;
 NAS_API int nas_proxy_uses_labels(const char *name) NAS_NOEXCEPT;
 
 /* Engine-wide settings. */
-NAS_API void nas_set_threads(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
-NAS_API int nas_get_threads(void) NAS_NOEXCEPT;
+NAS_API void nas_threads_set(int n) NAS_NOEXCEPT;           /* intra-op threads; <= 0 leaves it */
+NAS_API int nas_threads_get(void) NAS_NOEXCEPT;
 NAS_API int nas_cuda_available(void) NAS_NOEXCEPT;          /* 1 when built with CUDA and a GPU is visible */
 NAS_API int nas_cuda_device_count(void) NAS_NOEXCEPT;       /* visible GPUs (0 on a CPU-only build) */
 NAS_API const char *nas_torch_version(void) NAS_NOEXCEPT;

@@ -146,7 +146,7 @@ static int m_train_begin(lua_State *L) {
   lua_setiuservalue(L, -2, 1);
   nas_error err;
   nas_trainer *t;
-  if (nas_train_begin(m, d, &o, &t, &err) != NAS_OK) return lnas_fail(L, &err);
+  if (nas_trainer_new(m, d, &o, &t, &err) != NAS_OK) return lnas_fail(L, &err);
   b->p = t;
   return 1;
 }
@@ -168,7 +168,7 @@ static int t_run(lua_State *L) {
   nas_train_progress p;
   nas_error err;
   memset(&p, 0, sizeof p);
-  if (nas_train_run(t, n, &p, &err) != NAS_OK) return lnas_fail(L, &err);
+  if (nas_trainer_run(t, n, &p, &err) != NAS_OK) return lnas_fail(L, &err);
   lnas_push_progress(L, &p);
   return 1;
 }

@@ -100,12 +100,12 @@ void lnas_check_keys(lua_State *L, int t, const char *const *allowed) {
 static int l_set_threads(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   luaL_argcheck(L, n >= 1, 1, "threads must be >= 1");
-  nas_set_threads((int)n);
+  nas_threads_set((int)n);
   return 0;
 }
 
 static int l_get_threads(lua_State *L) {
-  lua_pushinteger(L, nas_get_threads());
+  lua_pushinteger(L, nas_threads_get());
   return 1;
 }
 
@@ -133,8 +133,8 @@ static int l_interrupt_clear(lua_State *L) {
 /* core.ops() -> { {name=, min_inputs=, max_inputs=, attrs={ {key=, kind=, required=} } }, ... } */
 static int l_ops(lua_State *L) {
   static const char *kinds[] = {"?", "int", "float", "string"};
-  lua_createtable(L, NAS_OP_COUNT - 1, 0);
-  for (int op = 1; op < NAS_OP_COUNT; op++) {
+  lua_createtable(L, nas_op_count() - 1, 0);
+  for (int op = 1; op < nas_op_count(); op++) {
     lua_createtable(L, 0, 4);
     lua_pushstring(L, nas_op_name((nas_op)op));
     lua_setfield(L, -2, "name");

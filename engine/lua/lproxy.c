@@ -1,4 +1,4 @@
-/* Zero-cost proxies of engine/torch (nas_model_proxy, nas.h) for Lua:
+/* Zero-cost proxies of engine/torch (nas_proxy_compute, nas.h) for Lua:
  *
  *   core.proxy(model, name, dataset, first_row, n)   -- rows first_row .. first_row+n-1 of the view
  *   core.proxy(model, name, xs, ys, n)              -- xs: n * sample floats, ys: n labels (0-based) or nil
@@ -90,7 +90,7 @@ static int l_proxy(lua_State *L) {
   }
   double score = 0.0;
   nas_error err;
-  if (nas_model_proxy(m, name, x, y, (int)n, &score, &err) != NAS_OK) {
+  if (nas_proxy_compute(m, name, x, y, (int)n, &score, &err) != NAS_OK) {
     lnas_fail(L, &err);
     if (err.status != NAS_ENUMERIC) return 3;
     lua_pushnumber(L, score);

@@ -91,7 +91,7 @@ static int m_mix_mode(lua_State *L) {
   lua_Number tau = luaL_optnumber(L, 3, 1.0);
   luaL_argcheck(L, tau > 0 && isfinite(tau), 3, "tau must be > 0");
   nas_error err;
-  if (nas_model_mix_mode(m, (nas_mix_mode)mode, tau, &err) != NAS_OK) return fail_msg(L, &err);
+  if (nas_model_set_mix_mode(m, (nas_mix_mode)mode, tau, &err) != NAS_OK) return fail_msg(L, &err);
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -218,7 +218,7 @@ static int l_darts_begin(lua_State *L) {
   }
   nas_error err;
   nas_darts *t;
-  if (nas_darts_begin(m, train, valid, &o, &t, &err) != NAS_OK) return lnas_fail(L, &err);
+  if (nas_darts_new(m, train, valid, &o, &t, &err) != NAS_OK) return lnas_fail(L, &err);
   b->p = t;
   return 1;
 }

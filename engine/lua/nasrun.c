@@ -302,7 +302,7 @@ static int set_config(lua_State *L, const options *o, int argc, char **argv) {
     const char *ls = getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
     long local_size = ls ? strtol(ls, NULL, 10) : 1;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (o->threads == 0 && local_size > 0 && cores > 0) nas_set_threads((int)(cores / local_size > 0 ? cores / local_size : 1));
+    if (o->threads == 0 && local_size > 0 && cores > 0) nas_threads_set((int)(cores / local_size > 0 ? cores / local_size : 1));
   }
   lua_pushstring(L, role);
   lua_setfield(L, -2, "role");
@@ -324,7 +324,7 @@ static int set_config(lua_State *L, const options *o, int argc, char **argv) {
   lua_setfield(L, -2, "seed");
   lua_pushstring(L, device);
   lua_setfield(L, -2, "device");
-  lua_pushinteger(L, nas_get_threads());
+  lua_pushinteger(L, nas_threads_get());
   lua_setfield(L, -2, "threads");
   if (o->threads > 0) {
     lua_pushinteger(L, o->threads);
@@ -426,7 +426,7 @@ static int pmain(lua_State *L) {
     lua_pushinteger(L, r > 0 ? 0 : 2);
     return 1;
   }
-  if (o.threads > 0) nas_set_threads(o.threads);
+  if (o.threads > 0) nas_threads_set(o.threads);
   luaL_openlibs(L);
   set_paths(L);
   if (!set_config(L, &o, argc, argv)) {

@@ -302,13 +302,13 @@ nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o, nas_latenc
     at::Tensor x = torch::randn(sz, gen, torch::kFloat32);
     x = nas_torch::to_model(m, x);
     for (int i = 0; i < o->warmup; i++) {
-      if (nas_interrupted()) return nas_seterr(err, NAS_EINTERRUPT, "latency measurement interrupted");
+      if (nas_interrupt_pending()) return nas_seterr(err, NAS_EINTERRUPT, "latency measurement interrupted");
       m->net->forward(x);
     }
     if (cuda) torch::cuda::synchronize();
     std::vector<double> ms((size_t)o->runs);
     for (int i = 0; i < o->runs; i++) {
-      if (nas_interrupted()) return nas_seterr(err, NAS_EINTERRUPT, "latency measurement interrupted");
+      if (nas_interrupt_pending()) return nas_seterr(err, NAS_EINTERRUPT, "latency measurement interrupted");
       if (cuda) torch::cuda::synchronize();
       auto t0 = std::chrono::steady_clock::now();
       at::Tensor y = m->net->forward(x);
@@ -423,7 +423,7 @@ nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) noexce
   NAS_CATCH(err, "nas_model_load")
 }
 
-void nas_set_threads(int n) noexcept {
+void nas_threads_set(int n) noexcept {
   if (n <= 0) return;
   try {
     at::set_num_threads(n);
@@ -431,7 +431,7 @@ void nas_set_threads(int n) noexcept {
   }
 }
 
-int nas_get_threads(void) noexcept {
+int nas_threads_get(void) noexcept {
   try {
     return at::get_num_threads();
   } catch (...) {

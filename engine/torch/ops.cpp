@@ -265,40 +265,52 @@ at::Tensor mixed_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
 
 /* ---- the table --------------------------------------------------------------------- */
 
+/* One row per op, keyed by the op's name in the core's op table
+ * (engine/core/ops.c): how to build its module and run its forward. */
 struct Row {
-  nas_op op;
+  const char *name;
   OpImpl impl;
 };
 
 const Row kRows[] = {
-    {NAS_OP_CONV, {conv_build, conv_forward, OPF_CONV}},
-    {NAS_OP_SEP_CONV, {sepdil_build, sepdil_forward, OPF_CONV}},
-    {NAS_OP_DIL_CONV, {sepdil_build, sepdil_forward, OPF_CONV}},
-    {NAS_OP_LINEAR, {linear_build, linear_forward, 0}},
-    {NAS_OP_BN, {bn_build, bn_forward, OPF_BATCHNORM}},
-    {NAS_OP_RELU, {no_build, relu_forward, OPF_RECTIFIER}},
-    {NAS_OP_RELU6, {no_build, relu6_forward, OPF_RECTIFIER}},
-    {NAS_OP_SIGMOID, {no_build, sigmoid_forward, 0}},
-    {NAS_OP_HSWISH, {no_build, hswish_forward, 0}},
-    {NAS_OP_MAXPOOL, {pool_build, maxpool_forward, 0}},
-    {NAS_OP_AVGPOOL, {pool_build, avgpool_forward, 0}},
-    {NAS_OP_GAP, {no_build, gap_forward, 0}},
-    {NAS_OP_FLATTEN, {no_build, flatten_forward, 0}},
-    {NAS_OP_DROPOUT, {dropout_build, dropout_forward, 0}},
-    {NAS_OP_IDENTITY, {no_build, identity_forward, 0}},
-    {NAS_OP_ZERO, {no_build, zero_forward, 0}},
-    {NAS_OP_ADD, {no_build, add_forward, 0}},
-    {NAS_OP_CONCAT, {no_build, concat_forward, 0}},
-    {NAS_OP_MUL, {no_build, mul_forward, 0}},
-    {NAS_OP_MIXED, {mixed_build, mixed_forward, 0}},
+    {"conv", {conv_build, conv_forward, OPF_CONV}},
+    {"sep_conv", {sepdil_build, sepdil_forward, OPF_CONV}},
+    {"dil_conv", {sepdil_build, sepdil_forward, OPF_CONV}},
+    {"linear", {linear_build, linear_forward, 0}},
+    {"bn", {bn_build, bn_forward, OPF_BATCHNORM}},
+    {"relu", {no_build, relu_forward, OPF_RECTIFIER}},
+    {"relu6", {no_build, relu6_forward, OPF_RECTIFIER}},
+    {"sigmoid", {no_build, sigmoid_forward, 0}},
+    {"hswish", {no_build, hswish_forward, 0}},
+    {"maxpool", {pool_build, maxpool_forward, 0}},
+    {"avgpool", {pool_build, avgpool_forward, 0}},
+    {"gap", {no_build, gap_forward, 0}},
+    {"flatten", {no_build, flatten_forward, 0}},
+    {"dropout", {dropout_build, dropout_forward, 0}},
+    {"identity", {no_build, identity_forward, 0}},
+    {"zero", {no_build, zero_forward, 0}},
+    {"add", {no_build, add_forward, 0}},
+    {"concat", {no_build, concat_forward, 0}},
+    {"mul", {no_build, mul_forward, 0}},
+    {"mixed", {mixed_build, mixed_forward, 0}},
 };
+
+/* The rows by op id, resolved once through the core's names. */
+std::vector<const OpImpl *> rows_by_id() {
+  std::vector<const OpImpl *> v((size_t)nas_op_count(), nullptr);
+  for (const Row &r : kRows) {
+    const int id = nas_op_lookup(r.name);
+    if (id >= 0) v[(size_t)id] = &r.impl;
+  }
+  return v;
+}
 
 } // namespace
 
 const OpImpl *op_impl(nas_op op) {
-  for (const Row &r : kRows)
-    if (r.op == op) return &r.impl;
-  return nullptr;
+  static const std::vector<const OpImpl *> by_id = rows_by_id();
+  if ((int)op < 0 || (size_t)op >= by_id.size()) return nullptr;
+  return by_id[(size_t)op];
 }
 
 /* ---- build --------------------------------------------------------------------------- */

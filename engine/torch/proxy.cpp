@@ -1,4 +1,4 @@
-/* engine/torch/proxy.cpp — zero-cost proxies (nas_model_proxy, nas.h): scores
+/* engine/torch/proxy.cpp — zero-cost proxies (nas_proxy_compute, nas.h): scores
  * of an untrained model from one batch, as defined by SamsungLabs/zero-cost-nas
  * (foresight/pruners/measures: synflow, grad_norm, snip, fisher, jacob_cov) and
  * Mellor et al. 2021 (NASWOT).
@@ -191,9 +191,9 @@ int nas_proxy_uses_labels(const char *name) noexcept {
   return p < 0 ? -1 : kLabels[p] ? 1 : 0;
 }
 
-nas_status nas_model_proxy(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
+nas_status nas_proxy_compute(nas_model *m, const char *name, const float *x, const int64_t *y, int n,
                            double *score, nas_error *err) noexcept {
-  static const char *W = "nas_model_proxy";
+  static const char *W = "nas_proxy_compute";
   nas_clearerr(err);
   if (!m || !name || !score) return nas_seterr(err, NAS_EINVAL, "%s: model, name and score must not be NULL", W);
   *score = std::nan("");

@@ -6,7 +6,7 @@
  *
  * DARTS (Liu et al., ICLR 2019), first order: per step, one Adam step on the
  * logits from a validation batch, then one SGD step on the weights from a
- * training batch (nas_train_run of an ordinary trainer whose parameter list is
+ * training batch (nas_trainer_run of an ordinary trainer whose parameter list is
  * the weights only). While one side steps, the other side's tensors have
  * requires_grad off, so neither backward computes gradients it throws away.
  *
@@ -215,14 +215,14 @@ nas_status nas_model_arch_set(nas_model *m, int d, const float *in, nas_error *e
   NAS_CATCH(err, "nas_model_arch_set")
 }
 
-nas_status nas_model_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) noexcept {
+nas_status nas_model_set_mix_mode(nas_model *m, nas_mix_mode mode, double tau, nas_error *err) noexcept {
   nas_clearerr(err);
-  nas_status st = need_supernet(m, "nas_model_mix_mode", err);
+  nas_status st = need_supernet(m, "nas_model_set_mix_mode", err);
   if (st != NAS_OK) return st;
   if (mode < NAS_MIX_SOFTMAX || mode > NAS_MIX_SIGMOID)
-    return nas_seterr(err, NAS_EINVAL, "nas_model_mix_mode: unknown mode %d", (int)mode);
+    return nas_seterr(err, NAS_EINVAL, "nas_model_set_mix_mode: unknown mode %d", (int)mode);
   if (!(tau > 0.0) || !std::isfinite(tau))
-    return nas_seterr(err, NAS_EINVAL, "nas_model_mix_mode: tau must be > 0 (got %g)", tau);
+    return nas_seterr(err, NAS_EINVAL, "nas_model_set_mix_mode: tau must be > 0 (got %g)", tau);
   m->net->mix = mode;
   m->net->tau = tau;
   return NAS_OK;
@@ -366,7 +366,7 @@ nas_status nas_model_recalibrate_bn(nas_model *m, nas_dataset *d, int batches, i
     std::vector<int64_t> yb((size_t)b);
     int64_t pos = 0;
     for (int k = 0; k < batches; k++) {
-      if (nas_interrupted()) return nas_seterr(err, NAS_EINTERRUPT, "BN recalibration interrupted");
+      if (nas_interrupt_pending()) return nas_seterr(err, NAS_EINTERRUPT, "BN recalibration interrupted");
       if (pos + b > n) {
         nas_rng_shuffle(&rng, perm.data(), n);
         pos = 0;
@@ -399,11 +399,11 @@ nas_darts_opts nas_darts_opts_default(void) noexcept {
   return o;
 }
 
-nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
+nas_status nas_darts_new(nas_model *m, nas_dataset *train, nas_dataset *valid, const nas_darts_opts *o,
                            nas_darts **out, nas_error *err) noexcept {
   nas_clearerr(err);
   if (out) *out = nullptr;
-  const char *W = "nas_darts_begin";
+  const char *W = "nas_darts_new";
   if (!train || !valid || !o || !out) return nas_seterr(err, NAS_EINVAL, "%s: NULL argument", W);
   nas_status st = need_supernet(m, W, err);
   if (st != NAS_OK) return st;
@@ -422,7 +422,7 @@ nas_status nas_darts_begin(nas_model *m, nas_dataset *train, nas_dataset *valid,
     t->o = *o;
     {
       GradOff off(m->net->alpha); /* memory-format timing in begin: no logit gradients */
-      st = nas_train_begin(m, train, &o->weights, &t->wt, err);
+      st = nas_trainer_new(m, train, &o->weights, &t->wt, err);
     }
     if (st != NAS_OK) return st;
     t->valid = nas_data_ref(valid);
@@ -518,7 +518,7 @@ nas_status nas_darts_run(nas_darts *t, int64_t max_steps, nas_train_progress *p,
       /* weight step on a training batch */
       {
         GradOff off(net.alpha);
-        st = nas_train_run(t->wt, 1, &q, err);
+        st = nas_trainer_run(t->wt, 1, &q, err);
       }
       if (st != NAS_OK) break;
       t->lr = q.lr;

@@ -2,7 +2,7 @@
  * schedules, evaluation and the AUTO memory-format choice, behind nas.h.
  *
  * Speed notes (the loop is benchmarked against the same loop in Python):
- * - host batch buffers are allocated once in nas_train_begin and wrapped with
+ * - host batch buffers are allocated once in nas_trainer_new and wrapped with
  *   torch::from_blob (no copy) on CPU; on CUDA they are pinned and copied;
  * - gradients are reset to undefined (set_to_none) instead of zeroed, so
  *   backward writes them without an extra zero + accumulate pass;
@@ -13,7 +13,7 @@
  * - SGD on CPU is one fused pass over each parameter's floats (FusedSGD),
  *   not libtorch's per-parameter chain of dispatched ops and string keys.
  *
- * Memory format AUTO: for a model with a (live) conv node, nas_train_begin
+ * Memory format AUTO: for a model with a (live) conv node, nas_trainer_new
  * times whole training steps (forward, loss, backward, SGD update) in NCHW
  * and channels_last on random batch-shaped data, alternating, one warm-up step
  * each, then until each format has at least 3 steps and 150 ms; the smaller
@@ -194,7 +194,7 @@ nas_memfmt measure_memfmt(nas_model *m, int batch) {
   const nas_memfmt fmts[2] = {NAS_MEMFMT_NCHW, NAS_MEMFMT_CHANNELS_LAST};
   FusedSGD sgd[2];
   for (auto &o : sgd) o.momentum = 0.9;
-  /* one training step in format j, as nas_train_run does it (the input is
+  /* one training step in format j, as nas_trainer_run does it (the input is
    * converted from the host NCHW batch every step) */
   auto pass = [&](int j) {
     nas_torch::apply_memfmt(m, fmts[j]);
@@ -396,12 +396,12 @@ nas_train_opts nas_train_opts_default(void) noexcept {
   return o;
 }
 
-nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o, nas_trainer **out,
+nas_status nas_trainer_new(nas_model *m, nas_dataset *d, const nas_train_opts *o, nas_trainer **out,
                            nas_error *err) noexcept {
   nas_clearerr(err);
   if (out) *out = nullptr;
-  if (!m || !d || !o || !out) return nas_seterr(err, NAS_EINVAL, "nas_train_begin: NULL argument");
-  const char *W = "nas_train_begin";
+  if (!m || !d || !o || !out) return nas_seterr(err, NAS_EINVAL, "nas_trainer_new: NULL argument");
+  const char *W = "nas_trainer_new";
   if (o->batch <= 0) return nas_seterr(err, NAS_EINVAL, "%s: batch must be > 0 (got %d)", W, o->batch);
   if (o->steps < 0) return nas_seterr(err, NAS_EINVAL, "%s: steps must be >= 0", W);
   if (o->steps == 0 && o->epochs <= 0)
@@ -500,13 +500,13 @@ nas_status nas_train_begin(nas_model *m, nas_dataset *d, const nas_train_opts *o
     *out = t.release();
     return NAS_OK;
   }
-  NAS_CATCH(err, "nas_train_begin")
+  NAS_CATCH(err, "nas_trainer_new")
 }
 
-nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p, nas_error *err) noexcept {
+nas_status nas_trainer_run(nas_trainer *t, int64_t max_steps, nas_train_progress *p, nas_error *err) noexcept {
   nas_clearerr(err);
   if (p) memset(p, 0, sizeof *p);
-  if (!t) return nas_seterr(err, NAS_EINVAL, "nas_train_run: NULL trainer");
+  if (!t) return nas_seterr(err, NAS_EINVAL, "nas_trainer_run: NULL trainer");
   if (max_steps <= 0) max_steps = INT64_MAX; /* <= 0: run to the end of the epoch */
   const auto t0 = Clock::now();
   double run_loss = 0.0;
@@ -523,7 +523,7 @@ nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *
     float *xb = t->xhost.data_ptr<float>();
     int64_t *yb = t->yhost.data_ptr<int64_t>();
     while (run_steps < max_steps && t->step < t->total) {
-      if (nas_interrupted()) {
+      if (nas_interrupt_pending()) {
         st = nas_seterr(err, NAS_EINTERRUPT, "training interrupted at step %lld (epoch %d)",
                         (long long)t->step, t->epoch);
         break;
@@ -601,13 +601,13 @@ nas_status nas_train_run(nas_trainer *t, int64_t max_steps, nas_train_progress *
     return st;
   }
   catch (const c10::Error &e) {
-    st = nas_torch::torch_error(err, "nas_train_run", e);
+    st = nas_torch::torch_error(err, "nas_trainer_run", e);
   } catch (const std::bad_alloc &) {
-    st = nas_seterr(err, NAS_ENOMEM, "nas_train_run: out of memory");
+    st = nas_seterr(err, NAS_ENOMEM, "nas_trainer_run: out of memory");
   } catch (const std::exception &e) {
-    st = nas_seterr(err, NAS_ETORCH, "nas_train_run: %s", e.what());
+    st = nas_seterr(err, NAS_ETORCH, "nas_trainer_run: %s", e.what());
   } catch (...) {
-    st = nas_seterr(err, NAS_ETORCH, "nas_train_run: unknown C++ exception");
+    st = nas_seterr(err, NAS_ETORCH, "nas_trainer_run: unknown C++ exception");
   }
   t->seconds += seconds_since(t0);
   fill_progress(t, p, run_loss, run_steps, epoch_done);
@@ -645,7 +645,7 @@ nas_status nas_model_evaluate(nas_model *m, nas_dataset *d, int batch, nas_eval_
     double loss_sum = 0.0;
     int64_t correct = 0;
     for (int64_t pos = 0; pos < n; pos += b) {
-      if (nas_interrupted()) return nas_seterr(err, NAS_EINTERRUPT, "evaluation interrupted");
+      if (nas_interrupt_pending()) return nas_seterr(err, NAS_EINTERRUPT, "evaluation interrupted");
       const int nb = (int)std::min<int64_t>(b, n - pos);
       for (int i = 0; i < nb; i++) rows[(size_t)i] = pos + i;
       nas_data_batch(d, rows.data(), nb, nullptr, nullptr, xb.data(), yb.data());

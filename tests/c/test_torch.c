@@ -310,13 +310,13 @@ static nas_status train_all(nas_model *m, nas_dataset *d, const nas_train_opts *
                             nas_train_progress *last, nas_error *err) {
   nas_trainer *t = NULL;
   if (last) memset(last, 0, sizeof *last);
-  nas_status st = nas_train_begin(m, d, o, &t, err);
+  nas_status st = nas_trainer_new(m, d, o, &t, err);
   if (st != NAS_OK) return st;
   nas_train_progress p;
   int64_t k = 0;
   memset(&p, 0, sizeof p);
   do {
-    st = nas_train_run(t, 1, &p, err);
+    st = nas_trainer_run(t, 1, &p, err);
     if (st != NAS_OK) break;
     if (step_loss && k < step_cap) step_loss[k] = p.loss;
     k++;
@@ -387,18 +387,18 @@ static void test_training(nas_dataset *d) {
     o.steps = 13;
     o.batch = 32;
     nas_trainer *t = NULL;
-    CHECK(nas_train_begin(m, d, &o, &t, &err) == NAS_OK);
+    CHECK(nas_trainer_new(m, d, &o, &t, &err) == NAS_OK);
     nas_train_progress p;
-    CHECK(nas_train_run(t, 100, &p, &err) == NAS_OK);
+    CHECK(nas_trainer_run(t, 100, &p, &err) == NAS_OK);
     CHECK_EQ(p.step, 10); /* stopped at the epoch end */
     CHECK(p.epoch_done && !p.done && p.epoch == 1 && p.epochs == 2);
-    CHECK(nas_train_run(t, 2, &p, &err) == NAS_OK);
+    CHECK(nas_trainer_run(t, 2, &p, &err) == NAS_OK);
     CHECK_EQ(p.step, 12);
     CHECK(!p.epoch_done && p.epoch == 2);
-    CHECK(nas_train_run(t, 100, &p, &err) == NAS_OK);
+    CHECK(nas_trainer_run(t, 100, &p, &err) == NAS_OK);
     CHECK_EQ(p.step, 13);
     CHECK(p.done);
-    CHECK(nas_train_run(t, 100, &p, &err) == NAS_OK); /* nothing left */
+    CHECK(nas_trainer_run(t, 100, &p, &err) == NAS_OK); /* nothing left */
     CHECK_EQ(p.step, 13);
     CHECK(p.seconds > 0);
     nas_trainer_free(t);
@@ -466,15 +466,15 @@ static void test_training(nas_dataset *d) {
     nas_train_opts o = nas_train_opts_default();
     o.batch = 32;
     nas_trainer *t = NULL;
-    CHECK(nas_train_begin(m, d, &o, &t, &err) == NAS_OK);
+    CHECK(nas_trainer_new(m, d, &o, &t, &err) == NAS_OK);
     nas_train_progress p;
-    CHECK(nas_train_run(t, 3, &p, &err) == NAS_OK);
+    CHECK(nas_trainer_run(t, 3, &p, &err) == NAS_OK);
     nas_interrupt_set();
-    CHECK(nas_train_run(t, 3, &p, &err) == NAS_EINTERRUPT);
+    CHECK(nas_trainer_run(t, 3, &p, &err) == NAS_EINTERRUPT);
     CHECK_HAS(err.msg, "interrupted");
     CHECK_EQ(p.step, 3);
     nas_interrupt_clear();
-    CHECK(nas_train_run(t, 3, &p, &err) == NAS_OK);
+    CHECK(nas_trainer_run(t, 3, &p, &err) == NAS_OK);
     CHECK_EQ(p.step, 6);
     nas_trainer_free(t);
     nas_model_free(m);
@@ -488,10 +488,10 @@ static void test_training(nas_dataset *d) {
     nas_train_opts o = nas_train_opts_default();
     nas_trainer *t = NULL;
     o.batch = 0;
-    CHECK(nas_train_begin(m, d, &o, &t, &err) == NAS_EINVAL && t == NULL);
+    CHECK(nas_trainer_new(m, d, &o, &t, &err) == NAS_EINVAL && t == NULL);
     o = nas_train_opts_default();
     o.fraction = 1.5;
-    CHECK(nas_train_begin(m, d, &o, &t, &err) == NAS_EINVAL);
+    CHECK(nas_trainer_new(m, d, &o, &t, &err) == NAS_EINVAL);
     nas_model_free(m);
     nas_graph_free(g);
     /* input of the wrong size */
@@ -501,7 +501,7 @@ static void test_training(nas_dataset *d) {
     add(g2, "linear", NULL, 0, l, 1);
     nas_model *m2 = model(g2, 1, NAS_MEMFMT_AUTO);
     o = nas_train_opts_default();
-    CHECK(nas_train_begin(m2, d, &o, &t, &err) == NAS_EINVAL);
+    CHECK(nas_trainer_new(m2, d, &o, &t, &err) == NAS_EINVAL);
     CHECK_HAS(err.msg, "input");
     nas_eval_result r;
     CHECK(nas_model_evaluate(m2, d, 32, &r, &err) == NAS_EINVAL);
@@ -626,9 +626,9 @@ static void test_misc(void) {
   /* latency */
   nas_latency_opts lo = {8, 7, 2, 1};
   nas_latency_result lr;
-  int threads = nas_get_threads();
+  int threads = nas_threads_get();
   CHECK(nas_model_latency(m, &lo, &lr, &err) == NAS_OK);
-  CHECK(nas_get_threads() == threads);
+  CHECK(nas_threads_get() == threads);
   CHECK(lr.min_ms > 0 && lr.min_ms <= lr.median_ms && lr.median_ms <= lr.p90_ms);
   CHECK(lr.mean_ms >= lr.min_ms && lr.mean_ms < 10000);
   lo.runs = 0;
@@ -636,10 +636,10 @@ static void test_misc(void) {
   nas_model_free(m);
 
   /* settings */
-  nas_set_threads(1);
-  CHECK_EQ(nas_get_threads(), 1);
-  nas_set_threads(threads);
-  CHECK_EQ(nas_get_threads(), threads);
+  nas_threads_set(1);
+  CHECK_EQ(nas_threads_get(), 1);
+  nas_threads_set(threads);
+  CHECK_EQ(nas_threads_get(), threads);
   CHECK(strlen(nas_torch_version()) >= 5);
   CHECK(nas_torch_version()[1] == '.' || nas_torch_version()[2] == '.');
   nas_graph_free(g);

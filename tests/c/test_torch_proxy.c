@@ -63,7 +63,7 @@ static nas_model *model(const nas_graph *g, uint64_t seed) {
 static double proxy(nas_model *m, const char *name, const float *x, const int64_t *y, int n) {
   double s = NAN;
   nas_error err;
-  if (nas_model_proxy(m, name, x, y, n, &s, &err) != NAS_OK) {
+  if (nas_proxy_compute(m, name, x, y, n, &s, &err) != NAS_OK) {
     fprintf(stderr, "proxy %s: %s\n", name, err.msg);
     return NAN;
   }
@@ -282,7 +282,7 @@ static void test_naswot(void) {
     memcpy(x2 + D, x, sizeof(float) * D);
     double s = 0;
     nas_error err;
-    CHECK_EQ(nas_model_proxy(m, "naswot", x2, NULL, N, &s, &err), NAS_ENUMERIC);
+    CHECK_EQ(nas_proxy_compute(m, "naswot", x2, NULL, N, &s, &err), NAS_ENUMERIC);
     CHECK(isinf(s) && s < 0);
     CHECK_HAS(err.msg, "singular");
     nas_model_free(m);
@@ -294,7 +294,7 @@ static void test_naswot(void) {
   nas_model *m = model(g, 1);
   double s;
   nas_error err;
-  CHECK_EQ(nas_model_proxy(m, "naswot", x, NULL, N, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "naswot", x, NULL, N, &s, &err), NAS_EINVAL);
   CHECK_HAS(err.msg, "relu");
   nas_model_free(m);
   nas_graph_free(g);
@@ -374,18 +374,18 @@ static void test_errors(void) {
   int64_t y[2] = {0, 1}, bad[2] = {0, 3};
   double s = 0;
   nas_error err;
-  CHECK_EQ(nas_model_proxy(m, "synflw", x, y, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "synflw", x, y, 2, &s, &err), NAS_EINVAL);
   CHECK_HAS(err.msg, "unknown proxy 'synflw'");
   CHECK_HAS(err.msg, "jacob_cov");
-  CHECK_EQ(nas_model_proxy(m, NULL, x, y, 2, &s, &err), NAS_EINVAL);
-  CHECK_EQ(nas_model_proxy(NULL, "snip", x, y, 2, &s, &err), NAS_EINVAL);
-  CHECK_EQ(nas_model_proxy(m, "snip", x, y, 2, NULL, &err), NAS_EINVAL);
-  CHECK_EQ(nas_model_proxy(m, "snip", x, NULL, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, NULL, x, y, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(NULL, "snip", x, y, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "snip", x, y, 2, NULL, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "snip", x, NULL, 2, &s, &err), NAS_EINVAL);
   CHECK_HAS(err.msg, "labels");
-  CHECK_EQ(nas_model_proxy(m, "fisher", x, bad, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "fisher", x, bad, 2, &s, &err), NAS_EINVAL);
   CHECK_HAS(err.msg, "label 1 is 3");
-  CHECK_EQ(nas_model_proxy(m, "naswot", NULL, NULL, 2, &s, &err), NAS_EINVAL);
-  CHECK_EQ(nas_model_proxy(m, "grad_norm", x, y, 0, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "naswot", NULL, NULL, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "grad_norm", x, y, 0, &s, &err), NAS_EINVAL);
   CHECK_EQ(nas_proxy_count(), NALL);
   for (int i = 0; i < NALL; i++) CHECK(strcmp(nas_proxy_name(i), ALL[i]) == 0);
   CHECK(nas_proxy_name(NALL) == NULL && nas_proxy_name(-1) == NULL);
@@ -401,7 +401,7 @@ static void test_errors(void) {
   nas_graph_add(g, "conv", NULL, 0, c2, 2, &err);
   m = model(g, 1);
   float xi[2 * 16] = {0};
-  CHECK_EQ(nas_model_proxy(m, "grad_norm", xi, y, 2, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "grad_norm", xi, y, 2, &s, &err), NAS_EINVAL);
   CHECK_HAS(err.msg, "{F} output");
   CHECK(isfinite(proxy(m, "synflow", NULL, NULL, 0)));
   nas_model_free(m);
@@ -447,15 +447,15 @@ static void test_dropout_and_supernet(void) {
   CHECK(nas_graph_add(g, "mixed", cand, 2, dec, 1, &err) > 0);
   nas_model *m = model(g, 1);
   double s = 0;
-  CHECK_EQ(nas_model_proxy(m, "synflow", NULL, NULL, 0, &s, &err), NAS_EINVAL);
+  CHECK_EQ(nas_proxy_compute(m, "synflow", NULL, NULL, 0, &s, &err), NAS_EINVAL);
   CHECK_HAS(err.msg, "supernet");
-  CHECK_EQ(nas_model_proxy(m, "params", NULL, NULL, 0, &s, &err), NAS_OK);
+  CHECK_EQ(nas_proxy_compute(m, "params", NULL, NULL, 0, &s, &err), NAS_OK);
   nas_model_free(m);
   nas_graph_free(g);
 }
 
 int main(void) {
-  nas_set_threads(2);
+  nas_threads_set(2);
   test_synflow();
   test_linear_grads();
   test_jacob_cov_relu();

@@ -125,7 +125,7 @@ static void test_modes(void) {
 
   /* PATH: exactly the branch */
   for (int k = 0; k < 4; k++) {
-    CHECK(nas_model_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
+    CHECK(nas_model_set_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
     CHECK(nas_model_set_path(m, &k, 1, &err) == NAS_OK);
     CHECK(nas_model_forward(m, x, NX, got, &err) == NAS_OK);
     CHECK(maxdiff(got, want[k], NX * SZ) < 1e-6);
@@ -136,17 +136,17 @@ static void test_modes(void) {
     float oh[4] = {0, 0, 0, 0};
     oh[k] = 40.0f;
     CHECK(nas_model_arch_set(m, 0, oh, &err) == NAS_OK);
-    CHECK(nas_model_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
+    CHECK(nas_model_set_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
     CHECK(nas_model_forward(m, x, NX, got, &err) == NAS_OK);
     CHECK(maxdiff(got, want[k], NX * SZ) < 1e-5);
     CHECK(nas_model_last_path(m, &lp, 1, &err) == NAS_OK);
     CHECK_EQ(lp, -1);
     /* FIXED: the argmax */
-    CHECK(nas_model_mix_mode(m, NAS_MIX_FIXED, 1.0, &err) == NAS_OK);
+    CHECK(nas_model_set_mix_mode(m, NAS_MIX_FIXED, 1.0, &err) == NAS_OK);
     CHECK(nas_model_forward(m, x, NX, got, &err) == NAS_OK);
     CHECK(maxdiff(got, want[k], NX * SZ) < 1e-6);
     /* GUMBEL at a low temperature with one-hot logits: that branch, hard */
-    CHECK(nas_model_mix_mode(m, NAS_MIX_GUMBEL, 0.1, &err) == NAS_OK);
+    CHECK(nas_model_set_mix_mode(m, NAS_MIX_GUMBEL, 0.1, &err) == NAS_OK);
     CHECK(nas_model_forward(m, x, NX, got, &err) == NAS_OK);
     CHECK(maxdiff(got, want[k], NX * SZ) < 1e-5);
     CHECK(nas_model_last_path(m, &lp, 1, &err) == NAS_OK);
@@ -155,7 +155,7 @@ static void test_modes(void) {
   /* SOFTMAX with equal logits: the mean; SIGMOID: sum of sigmoid(a_i) x_i */
   float eq[4] = {0.5f, 0.5f, 0.5f, 0.5f};
   CHECK(nas_model_arch_set(m, 0, eq, &err) == NAS_OK);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, NX, got, &err) == NAS_OK);
   double dm = 0, ds = 0;
   for (int i = 0; i < NX * SZ; i++)
@@ -163,7 +163,7 @@ static void test_modes(void) {
   CHECK(dm < 1e-5);
   float sg[4] = {1.0f, -2.0f, 3.0f, 0.0f};
   CHECK(nas_model_arch_set(m, 0, sg, &err) == NAS_OK);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_SIGMOID, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_SIGMOID, 1.0, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, NX, got, &err) == NAS_OK);
   for (int i = 0; i < NX * SZ; i++) {
     double w = 0;
@@ -173,7 +173,7 @@ static void test_modes(void) {
   CHECK(ds < 1e-5);
   /* GUMBEL at tau 1 with equal logits: each forward is one branch; all get picked */
   CHECK(nas_model_arch_set(m, 0, eq, &err) == NAS_OK);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_GUMBEL, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_GUMBEL, 1.0, &err) == NAS_OK);
   int seen[4] = {0, 0, 0, 0};
   for (int r = 0; r < 60; r++) {
     int lp = -1;
@@ -192,8 +192,8 @@ static void test_modes(void) {
   CHECK_HAS(err.msg, "out of [0, 4)");
   int two[2] = {0, 0};
   CHECK(nas_model_set_path(m, two, 2, &err) == NAS_EINVAL);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_GUMBEL, 0.0, &err) == NAS_EINVAL);
-  CHECK(nas_model_mix_mode(m, (nas_mix_mode)9, 1.0, &err) == NAS_EINVAL);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_GUMBEL, 0.0, &err) == NAS_EINVAL);
+  CHECK(nas_model_set_mix_mode(m, (nas_mix_mode)9, 1.0, &err) == NAS_EINVAL);
   CHECK(nas_model_arch_get(m, 1, a, &err) == NAS_EINVAL);
   float nan4[4] = {0, NAN, 0, 0};
   CHECK(nas_model_arch_set(m, 0, nan4, &err) == NAS_EINVAL);
@@ -205,7 +205,7 @@ static void test_modes(void) {
   add(g, "relu", NULL, 0, NULL, 0);
   m = model(g, 1);
   CHECK_EQ(nas_model_decisions(m), 0);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_EINVAL);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_EINVAL);
   CHECK_HAS(err.msg, "not a supernet");
   nas_model_free(m);
   nas_graph_free(g);
@@ -290,7 +290,7 @@ static void test_grads_and_sharing(nas_dataset *d) {
   CHECK(maxdiff(out0, out1, N * 4) == 0.0);
   CHECK(nas_model_arch_grad(m, x, y, N, grad, 5, &loss, &err) == NAS_EINVAL);
   /* GUMBEL: gradients reach every logit of a decision (straight-through) */
-  CHECK(nas_model_mix_mode(m, NAS_MIX_GUMBEL, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_GUMBEL, 1.0, &err) == NAS_OK);
   CHECK(nas_model_arch_grad(m, x, y, N, grad, 6, &loss, &err) == NAS_OK);
   int nz = 0;
   for (int i = 0; i < 6; i++) nz += grad[i] != 0.0f;
@@ -298,7 +298,7 @@ static void test_grads_and_sharing(nas_dataset *d) {
   /* PATH: none */
   int path[2] = {0, 0};
   CHECK(nas_model_set_path(m, path, 2, &err) == NAS_OK);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
   CHECK(nas_model_arch_grad(m, x, y, N, grad, 6, &loss, &err) == NAS_OK);
   for (int i = 0; i < 6; i++) CHECK(grad[i] == 0.0f);
 
@@ -306,37 +306,37 @@ static void test_grads_and_sharing(nas_dataset *d) {
    * (softmax) a few steps: the subnet's output changes; train in PATH mode
    * (another subnet): the supernet's softmax output changes. */
   CHECK(nas_model_forward(m, x, N, out0, &err) == NAS_OK); /* subnet {0,0} */
-  CHECK(nas_model_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
   nas_train_opts to = nas_train_opts_default();
   to.steps = 3;
   to.batch = 32;
   nas_trainer *t = NULL;
-  CHECK(nas_train_begin(m, d, &to, &t, &err) == NAS_OK);
+  CHECK(nas_trainer_new(m, d, &to, &t, &err) == NAS_OK);
   nas_train_progress p;
-  CHECK(t && nas_train_run(t, 0, &p, &err) == NAS_OK);
+  CHECK(t && nas_trainer_run(t, 0, &p, &err) == NAS_OK);
   nas_trainer_free(t);
   for (int i = 0; i < 6; i++) before[i] = 0;
   CHECK(nas_model_arch_get(m, 0, before, &err) == NAS_OK); /* plain training leaves the logits */
   float a0[4];
   CHECK(nas_model_arch_get(m, 0, a0, &err) == NAS_OK);
   CHECK(memcmp(a0, before, sizeof a0) == 0);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, N, out1, &err) == NAS_OK);
   CHECK(maxdiff(out0, out1, N * 4) > 1e-6);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, N, out0, &err) == NAS_OK);
   int p2[2] = {0, 1};
   CHECK(nas_model_set_path(m, p2, 2, &err) == NAS_OK);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
-  CHECK(nas_train_begin(m, d, &to, &t, &err) == NAS_OK);
-  CHECK(t && nas_train_run(t, 0, &p, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
+  CHECK(nas_trainer_new(m, d, &to, &t, &err) == NAS_OK);
+  CHECK(t && nas_trainer_run(t, 0, &p, &err) == NAS_OK);
   nas_trainer_free(t);
-  CHECK(nas_model_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, N, out1, &err) == NAS_OK);
   CHECK(maxdiff(out0, out1, N * 4) > 1e-6);
 
   /* BN recalibration: changes the eval output of the subnet, deterministic in its seed */
-  CHECK(nas_model_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(m, NAS_MIX_PATH, 1.0, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, N, out0, &err) == NAS_OK);
   CHECK(nas_model_recalibrate_bn(m, d, 4, 32, 5, &err) == NAS_OK);
   CHECK(nas_model_forward(m, x, N, out1, &err) == NAS_OK);
@@ -371,8 +371,8 @@ static void test_darts(nas_dataset *train, nas_dataset *valid) {
   o.weights.batch = 32;
   o.arch_lr = 0.05;
   nas_darts *t = NULL;
-  CHECK(nas_darts_begin(m, train, valid, &o, &t, &err) == NAS_OK);
-  if (!t) fprintf(stderr, "nas_darts_begin: %s\n", err.msg);
+  CHECK(nas_darts_new(m, train, valid, &o, &t, &err) == NAS_OK);
+  if (!t) fprintf(stderr, "nas_darts_new: %s\n", err.msg);
   float a0[2], a1[2];
   CHECK(nas_model_arch_get(m, 0, a0, &err) == NAS_OK);
   nas_train_progress p;
@@ -394,7 +394,7 @@ static void test_darts(nas_dataset *train, nas_dataset *valid) {
   nas_model *m2 = model(g, 11);
   o.order = 2;
   t = NULL;
-  CHECK(m2 && nas_darts_begin(m2, train, valid, &o, &t, &err) == NAS_OK);
+  CHECK(m2 && nas_darts_new(m2, train, valid, &o, &t, &err) == NAS_OK);
   memset(&p, 0, sizeof p);
   runs = 0;
   while (t && !p.done && runs < 100) {
@@ -417,7 +417,7 @@ static void test_darts(nas_dataset *train, nas_dataset *valid) {
     oz.weights.lr = 0.0;
     oz.weights.steps = 5;
     t = NULL;
-    CHECK(mm && nas_darts_begin(mm, train, valid, &oz, &t, &err) == NAS_OK);
+    CHECK(mm && nas_darts_new(mm, train, valid, &oz, &t, &err) == NAS_OK);
     CHECK(t && nas_darts_run(t, 0, &p, &al, &err) == NAS_OK);
     CHECK(nas_model_arch_get(mm, 0, ab[ord - 1], &err) == NAS_OK);
     nas_darts_free(t);
@@ -426,14 +426,14 @@ static void test_darts(nas_dataset *train, nas_dataset *valid) {
   CHECK(fabs(ab[0][0] - ab[1][0]) < 1e-6 && fabs(ab[0][1] - ab[1][1]) < 1e-6);
   CHECK(fabs(ab[0][1] - a0[1]) > 1e-3); /* and they moved */
   o.order = 3;
-  CHECK(nas_darts_begin(m, train, valid, &o, &t, &err) == NAS_EINVAL);
+  CHECK(nas_darts_new(m, train, valid, &o, &t, &err) == NAS_EINVAL);
   CHECK_HAS(err.msg, "order must be 1 or 2");
   o.order = 1;
   /* errors */
   nas_graph *pg = img(1, 8, 8);
   add(pg, "flatten", NULL, 0, NULL, 0);
   nas_model *pm = model(pg, 1);
-  CHECK(nas_darts_begin(pm, train, valid, &o, &t, &err) == NAS_EINVAL);
+  CHECK(nas_darts_new(pm, train, valid, &o, &t, &err) == NAS_EINVAL);
   CHECK_HAS(err.msg, "not a supernet");
   nas_model_free(pm);
   nas_graph_free(pg);
@@ -469,8 +469,8 @@ static void test_cuda(nas_dataset *d, nas_dataset *train, nas_dataset *valid) {
     int path[2] = {3, 1};
     CHECK(nas_model_set_path(gm, path, 2, &err) == NAS_OK);
     CHECK(nas_model_set_path(cm, path, 2, &err) == NAS_OK);
-    CHECK(nas_model_mix_mode(gm, (nas_mix_mode)mode, 1.0, &err) == NAS_OK);
-    CHECK(nas_model_mix_mode(cm, (nas_mix_mode)mode, 1.0, &err) == NAS_OK);
+    CHECK(nas_model_set_mix_mode(gm, (nas_mix_mode)mode, 1.0, &err) == NAS_OK);
+    CHECK(nas_model_set_mix_mode(cm, (nas_mix_mode)mode, 1.0, &err) == NAS_OK);
     CHECK(nas_model_forward(gm, x, N, og, &err) == NAS_OK);
     CHECK(nas_model_forward(cm, x, N, oc, &err) == NAS_OK);
     CHECK(maxdiff(og, oc, N * 4) < 1e-4);
@@ -479,20 +479,20 @@ static void test_cuda(nas_dataset *d, nas_dataset *train, nas_dataset *valid) {
     CHECK(fabs(lg - lc) < 1e-4);
     CHECK(maxdiff(gg, gc, 6) < 1e-4);
   }
-  CHECK(nas_model_mix_mode(gm, NAS_MIX_GUMBEL, 0.5, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(gm, NAS_MIX_GUMBEL, 0.5, &err) == NAS_OK);
   CHECK(nas_model_arch_grad(gm, x, y, N, gg, 6, &lg, &err) == NAS_OK);
   int nz = 0;
   for (int i = 0; i < 6; i++) nz += gg[i] != 0.0f;
   CHECK(nz >= 5);
   CHECK(nas_model_recalibrate_bn(gm, d, 2, 32, 1, &err) == NAS_OK);
   /* the toy DARTS on the device */
-  CHECK(nas_model_mix_mode(gm, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
+  CHECK(nas_model_set_mix_mode(gm, NAS_MIX_SOFTMAX, 1.0, &err) == NAS_OK);
   nas_darts_opts dop = nas_darts_opts_default();
   dop.weights.epochs = 2;
   dop.weights.batch = 32;
   dop.arch_lr = 0.05;
   nas_darts *t = NULL;
-  CHECK(nas_darts_begin(gm, train, valid, &dop, &t, &err) == NAS_OK);
+  CHECK(nas_darts_new(gm, train, valid, &dop, &t, &err) == NAS_OK);
   nas_train_progress p;
   memset(&p, 0, sizeof p);
   double al = 0;
@@ -550,7 +550,7 @@ static int write_idx(const char *img_path, const char *lab_path) {
 }
 
 int main(void) {
-  nas_set_threads(2);
+  nas_threads_set(2);
   test_modes();
   const char *t = getenv("NAS_TEST_TMP");
   char ip[512], lp[512];
