@@ -217,6 +217,35 @@ static nas_graph *dag(void) {
   return g;
 }
 
+/* Each activation's forward on a 1-d input against its formula. */
+static double act_ref(const char *op, double x) {
+  if (strcmp(op, "relu") == 0) return x > 0 ? x : 0;
+  if (strcmp(op, "relu6") == 0) return x < 0 ? 0 : x > 6 ? 6 : x;
+  if (strcmp(op, "sigmoid") == 0) return 1 / (1 + exp(-x));
+  if (strcmp(op, "hswish") == 0) return x * (x + 3 < 0 ? 0 : x + 3 > 6 ? 6 : x + 3) / 6;
+  return x; /* identity */
+}
+
+static void test_activations(void) {
+  const char *ops[] = {"relu", "relu6", "sigmoid", "hswish", "identity"};
+  const int n = 2, f = 16;
+  float x[2 * 16], y[2 * 16];
+  for (int i = 0; i < n * f; i++) x[i] = -8.0f + 16.0f * (float)i / (float)(n * f - 1);
+  for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+    nas_graph *g = g_new1(f);
+    CHECK(add(g, ops[k], NULL, 0, NULL, 0) > 0);
+    nas_model *m = model(g, 1, NAS_MEMFMT_NCHW);
+    nas_error err;
+    CHECK(m != NULL && nas_model_forward(m, x, n, y, &err) == NAS_OK);
+    double worst = 0;
+    for (int i = 0; i < n * f; i++) worst = fmax(worst, fabs(y[i] - act_ref(ops[k], x[i])));
+    if (worst > 1e-6) fprintf(stderr, "%s: |forward - formula| = %g\n", ops[k], worst);
+    CHECK(worst <= 1e-6);
+    nas_model_free(m);
+    nas_graph_free(g);
+  }
+}
+
 static void test_dag_forward(void) {
   nas_graph *g = dag();
   CHECK(g != NULL);
@@ -745,6 +774,7 @@ int main(void) {
   tmp_path(ip, sizeof ip, "test_torch-images-idx3-ubyte.gz");
   tmp_path(lp, sizeof lp, "test_torch-labels-idx1-ubyte.gz");
   test_param_counts();
+  test_activations();
   test_dag_forward();
   test_misc();
   test_fused_sgd();
