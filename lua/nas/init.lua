@@ -52,6 +52,7 @@ local lazy = {
   zero_cost = { "nas.proxies", "zero_cost" },
   supernet = { "nas.supernet", "new" },
   role = { "nas.parallel", "role" },
+  rescore = { "nas.inspect", "rescore" },
 }
 setmetatable(nas, {
   __index = function(t, k)

@@ -434,6 +434,8 @@ local function parse_objectives(desc)
   end
   return #list > 0 and list or nil
 end
+-- The pieces of the table below, for nasrun's inspection subcommands (nas.inspect).
+M.cell, M.parse_objectives = cell, parse_objectives
 
 -- nas.show(dir [, {out = file, limit = n}]): prints the run's trials table,
 -- the best trial and the Pareto front; returns the trials.
