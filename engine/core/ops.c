@@ -342,6 +342,7 @@ const nas_op_info nas_op_table[] = {
   [NAS_OP_MUL] = {"mul", 2, 2, 0, 0, 0, {{0}}, shape_mul, NULL, NULL},
   [NAS_OP_MIXED] = {"mixed", 1, NAS_MAX_INPUTS, 1, 0, 0, {AI("decision", 1, NAS_CHK_NONNEG, 0)},
                     shape_mixed, NULL, NULL},
+  ACT("silu"),
 };
 
 /* ---- public accessors ---------------------------------------------------- */

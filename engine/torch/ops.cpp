@@ -158,6 +158,7 @@ at::Tensor relu_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return 
 at::Tensor relu6_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::hardtanh(a, 0.0, 6.0); }
 at::Tensor sigmoid_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::sigmoid(a); }
 at::Tensor hswish_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::hardswish(a); }
+at::Tensor silu_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::silu(a); }
 
 /* ---- maxpool, avgpool: ia = {k, stride, padding} ------------------------------ */
 
@@ -293,6 +294,7 @@ const Row kRows[] = {
     {"concat", {no_build, concat_forward, 0}},
     {"mul", {no_build, mul_forward, 0}},
     {"mixed", {mixed_build, mixed_forward, 0}},
+    {"silu", {no_build, silu_forward, 0}},
 };
 
 /* The rows by op id, resolved once through the core's names. */

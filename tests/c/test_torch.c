@@ -223,11 +223,12 @@ static double act_ref(const char *op, double x) {
   if (strcmp(op, "relu6") == 0) return x < 0 ? 0 : x > 6 ? 6 : x;
   if (strcmp(op, "sigmoid") == 0) return 1 / (1 + exp(-x));
   if (strcmp(op, "hswish") == 0) return x * (x + 3 < 0 ? 0 : x + 3 > 6 ? 6 : x + 3) / 6;
+  if (strcmp(op, "silu") == 0) return x / (1 + exp(-x));
   return x; /* identity */
 }
 
 static void test_activations(void) {
-  const char *ops[] = {"relu", "relu6", "sigmoid", "hswish", "identity"};
+  const char *ops[] = {"relu", "relu6", "sigmoid", "hswish", "silu", "identity"};
   const int n = 2, f = 16;
   float x[2 * 16], y[2 * 16];
   for (int i = 0; i < n * f; i++) x[i] = -8.0f + 16.0f * (float)i / (float)(n * f - 1);
