@@ -36,7 +36,7 @@ end
 -- for a missing folder, a folder without a store, or a store that cannot be read.
 local function load_run(cli, dir, graphs)
   dir = cli.run_dir(dir)
-  local ok, st = pcall(store_mod.open, dir, { create = false })
+  local ok, st = pcall(store_mod.open, dir, { readonly = true })
   if not ok then cli.usage_error(bare(st)) end
   local okr, info, trials, running = pcall(function()
     return st:run_info(), st:trials{ graph = graphs }, st:running()
@@ -463,7 +463,7 @@ end
 local function trials_of(src, level)
   level = level + 1
   if type(src) == "string" then
-    local ok, st = pcall(store_mod.open, src, { create = false })
+    local ok, st = pcall(store_mod.open, src, { readonly = true })
     if not ok then error(bare(st), level) end
     local okr, trials = pcall(st.trials, st)
     st:close()
