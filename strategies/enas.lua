@@ -2,10 +2,12 @@
 -- via Parameter Sharing", ICML 2018) on a space's supernet: the REINFORCE
 -- strategy (strategies/reinforce.lua) samples paths of the one shared model.
 --
---   local enas = require "strategies.enas"
---   local r = enas.run{ space = require "spaces.cell", data = nas.data.fashion_mnist{ valid = 5000 }, epochs = 3 }
---   r.genotype, r.score, r.policy (the reinforce strategy object), r.history, r.supernet
+--   local result = nas.search{ space = require "spaces.cell", strategy = require("strategies.enas").new{ epochs = 3 },
+--                              evaluate = nas.train{ data = nas.data.fashion_mnist{ valid = 5000 } },
+--                              out = "runs/enas", budget = { minutes = 30 } }
+--   result.best, result.oneshot.policy (the reinforce strategy object), .history, .candidates, .supernet
 --
+-- ENAS is one-shot (nas.oneshot, docs/strategies.md "One-shot strategies").
 -- Each epoch alternates, as in ENAS:
 --   1. shared weights: one pass over the training rows, every step on a path
 --      drawn from the current policy (SGD lr 0.025 cosine over all epochs,
@@ -14,102 +16,113 @@
 --      scoring it with the shared weights on `reward_rows` (256) holdout rows
 --      (accuracy; BN recalibrated on `bn_batches` (2) training batches) and
 --      telling the policy that reward.
--- The result is the best of the policy's mode and `final_samples` (10) draws,
--- scored on all holdout rows with `final_bn_batches` (10) batches of BN recalibration.
+-- The controller's steps train the policy (each epoch's draws and rewards are
+-- kept in the store's phases table, so a resumed search rebuilds the policy);
+-- they are not trials. The chosen subnet is the best of the policy's mode and
+-- `final_samples` (10) draws, each recorded as a trial scored on all holdout
+-- rows with `final_bn_batches` (10) batches of BN recalibration.
 --
--- Options (strict): space, data (required); epochs (1), samples, batch, seed (0),
+-- Options (strict): epochs (1), samples, batch,
 -- weights, device, memfmt, fixed, base (see nas.supernet: spaces with non-op decisions
--- search the supernet's subspace, those decisions pinned), holdout (2000), bn_batches (2), max_seconds,
--- chunk, progress (as spos.run: info.phase "train" | "controller" | "final");
+-- search the supernet's subspace, those decisions pinned), holdout (2000), bn_batches (2),
+-- chunk, progress (as spos.new: info.phase "train" | "controller" | "final");
 -- controller ("categorical" | "lstm"), lr (reinforce's default: 0.01;
 -- lstm 0.005), momentum (0.9: the reward baseline's EMA), entropy, hidden
 -- (lstm only), controller_steps (50), reward_rows (256), final_samples (10),
--- final_bn_batches (10).
+-- final_bn_batches (10). The search's seed seeds the lstm controller's weights;
+-- budget.minutes stops training after the step that crosses it (no controller
+-- phase for that partial epoch).
+--
+-- enas.run{ space =, data =, seed = 0, max_seconds =, <options> } runs the same
+-- search without a store and returns result.oneshot with genotype, score and search.
+local nas = require "nas"
 local util = require "nas.util"
 local oneshot = require "nas.oneshot"
 local reinforce = require "strategies.reinforce"
 
 local M = {}
+local S = {}
+S.__index = S
 
-local own = { "controller", "lr", "momentum", "entropy", "hidden", "controller_steps", "reward_rows",
-              "final_samples", "final_bn_batches" }
-local keys = {}
-for _, k in ipairs(oneshot.keys) do keys[#keys + 1] = k end
-for _, k in ipairs(own) do keys[#keys + 1] = k end
+local keys = { "holdout", "bn_batches", "fixed", "base", "controller", "lr", "momentum", "entropy", "hidden",
+               "controller_steps", "reward_rows", "final_samples", "final_bn_batches" }
+for _, k in ipairs(oneshot.common_keys) do keys[#keys + 1] = k end
 
-function M.run(o)
-  if type(o) == "table" then
-    for _, k in ipairs{ "controller_steps", "reward_rows", "final_bn_batches" } do
-      if o[k] ~= nil and (math.type(o[k]) ~= "integer" or o[k] < 1) then
-        util.argerror(1, "enas.run", ("field '%s' must be an integer >= 1"):format(k), 2)
-      end
-    end
-    if o.final_samples ~= nil and (math.type(o.final_samples) ~= "integer" or o.final_samples < 0) then
-      util.argerror(1, "enas.run", "field 'final_samples' must be an integer >= 0", 2)
-    end
+local function policy_opts(o, seed)
+  local p = { controller = o.controller, lr = o.lr, momentum = o.momentum }
+  if o.controller == "lstm" then p.entropy, p.hidden, p.seed = o.entropy, o.hidden, seed end
+  return p
+end
+
+-- enas.new{ options } -> a one-shot strategy for nas.search{ strategy = ... }.
+function M.new(o, fname, level)
+  fname, level = fname or "enas.new", (level or 2) + 1
+  util.check_options(o, keys, 1, fname, level)
+  o = o or {}
+  oneshot.check_common(o, fname, level)
+  for _, k in ipairs{ "controller_steps", "reward_rows", "final_bn_batches", "holdout", "bn_batches" } do
+    oneshot.posint(o, k, fname, level)
   end
-  local popts = { controller = o and o.controller, lr = o and o.lr, momentum = o and o.momentum }
-  if o and o.controller == "lstm" then
-    popts.entropy, popts.hidden, popts.seed = o.entropy, o.hidden, o.seed
-  elseif o and (o.entropy ~= nil or o.hidden ~= nil) then
-    util.argerror(1, "enas.run", "options 'entropy' and 'hidden' are for controller = \"lstm\"", 2)
+  oneshot.posint(o, "final_samples", fname, level, 0)
+  if o.controller ~= "lstm" and (o.entropy ~= nil or o.hidden ~= nil) then
+    util.argerror(1, fname, "options 'entropy' and 'hidden' are for controller = \"lstm\"", level)
   end
-  local ok, policy = pcall(reinforce.new, popts)
-  if not ok then error("enas.run: " .. tostring(policy):gsub("^.-reinforce%.new", "controller"), 2) end
-  local oo = {}
-  for k, v in pairs(o or {}) do oo[k] = v end
-  for _, k in ipairs(own) do oo[k] = nil end
-  oo.bn_batches = o and o.bn_batches or 2
-  local ctx = oneshot.begin(oo, "enas.run", keys, 2)
-  local space, rng = ctx.space, ctx.rng
+  local ok, err = pcall(reinforce.new, policy_opts(o, 0))
+  if not ok then error(fname .. ": " .. tostring(err):gsub("^.-reinforce%.new", "controller"), level) end
+  return setmetatable({ oneshot = true, name = "enas", opts = o }, S)
+end
+
+function S:search(ctx)
+  local o, seed = self.opts, ctx.seed
+  local oo = util.without(o, {})
+  oo.bn_batches = o.bn_batches or 2
+  local P = oneshot.paths(ctx, oo)
+  local policy = reinforce.new(policy_opts(o, seed))
   local csteps, rows = o.controller_steps or 50, o.reward_rows or 256
-  local history, stopped, told = {}, nil, 0
+  -- the controller's history (earlier runs' epochs), told again in order
+  local told = 0
+  for _, h in ipairs(ctx:history()) do
+    for _, c in ipairs(h.controller or {}) do
+      told = told + 1
+      policy:tell{ id = told, genotype = c[1], score = c[2], status = "ok" }
+    end
+  end
 
+  -- after each epoch of weight steps: the controller's REINFORCE steps
   local function controller_phase(epoch)
-    local rsum = 0
-    for _ = 1, csteps do
-      local g = policy:ask(space, rng)
-      local acc = oneshot.score(ctx, g, rows)
+    local rng, list, rsum = nas.rng(seed, "controller", epoch), {}, 0
+    for i = 1, csteps do
+      local g = policy:ask(P.space, rng)
+      local acc = P:score(g, oo.bn_batches, rows, seed + told)
       told = told + 1
       policy:tell{ id = told, genotype = g, score = acc, status = "ok" }
-      rsum = rsum + acc
+      list[i], rsum = { g, acc }, rsum + acc
+      ctx:progress({ step = i, total_steps = csteps }, ("enas controller (epoch %d)"):format(epoch))
     end
-    local h = history[#history]
-    h.reward = rsum / csteps
-    h.mode = policy:mode()
-    oneshot.report(ctx, "controller", { epoch = epoch, reward = h.reward })
+    local reward = rsum / csteps
+    if o.progress then o.progress{ phase = "controller", epoch = epoch, reward = reward } end
+    return { controller = list, reward = reward, mode = policy:mode() }
   end
+  local ok, msg = P:fit(function(_, rng) return policy:sample(P.space, rng) end, controller_phase)
+  if not ok then return nil, { error = "enas: " .. tostring(msg) } end
 
-  while true do
-    local p, msg = oneshot.step(ctx, policy:sample(space, rng))
-    if not p then
-      oneshot.finish(ctx)
-      return nil, msg
-    end
-    if p.step % ctx.chunk == 0 or p.done then oneshot.report(ctx, "train") end
-    local out = not p.done and oneshot.out_of_time(ctx)
-    if p.epoch_done or out then
-      history[#history + 1] = { epoch = p.epoch, loss = p.epoch_loss, accuracy = p.epoch_accuracy }
-      controller_phase(p.epoch)
-    end
-    if p.done then break end
-    if out then
-      stopped = ("time budget: stopped after step %d of %d"):format(p.step, p.total_steps)
-      break
-    end
-  end
-  oneshot.finish(ctx)
-
-  -- derive: the policy's mode and a few draws, scored on the whole holdout
-  ctx.bn_batches = o.final_bn_batches or 10
+  -- derive: the policy's mode and a few draws, recorded and scored on the whole holdout
+  local rng = nas.rng(seed, "final")
   local cands = { policy:mode() }
-  for _ = 1, (o.final_samples or 10) do cands[#cands + 1] = policy:sample(space, rng) end
-  local best, best_score, scores = oneshot.pick(ctx, cands)
-  oneshot.report(ctx, "final", { best = best_score })
-  return {
-    genotype = best, score = best_score, candidates = cands, scores = scores, policy = policy, history = history,
-    stopped = stopped, steps = ctx.p and ctx.p.step or 0, seconds = oneshot.now() - ctx.t0, supernet = ctx.sn,
+  for _ = 1, (o.final_samples or 10) do cands[#cands + 1] = policy:sample(P.space, rng) end
+  local fbn = o.final_bn_batches or 10
+  local best, trials, scores = ctx:pick(cands, oneshot.scorer(P.sn, P.train, P.hold, fbn, seed),
+                                        { epochs = P.trained })
+  if not best then return nil, { error = "enas: no candidate subnet could be scored" } end
+  P.sn:subnet(best.genotype, { data = P.train, batches = fbn, seed = seed })
+  if o.progress then o.progress{ phase = "final", best = best.score } end
+  return best, {
+    candidates = cands, scores = scores, trials = trials, policy = policy, history = ctx:history(),
+    stopped = P.stopped, reason = P.reason, steps = P.steps, seconds = oneshot.now() - P.t0, supernet = P.sn,
   }
 end
+
+-- enas.run{ space =, data =, seed = 0, max_seconds =, <options> }: see the header.
+function M.run(o) return oneshot.run_with(nas.search, M.new, o, "enas.run", 2) end
 
 return M

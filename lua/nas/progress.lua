@@ -105,7 +105,7 @@ function P:draw(force)
   if self.nrunning then
     parts[#parts + 1] = ("%d running"):format(self.nrunning)
   elseif self.current then
-    local c = "#" .. self.current
+    local c = type(self.current) == "string" and self.current or "#" .. self.current -- a label: "darts supernet"
     local s = self.step
     if s and s.step then
       if s.epochs then c = c .. (" epoch %d/%d"):format(math.max(s.epoch or 0, 1), s.epochs) end

@@ -280,7 +280,7 @@ end
 -- ---- options ----------------------------------------------------------------
 
 local search_keys = { "space", "strategy", "evaluate", "objectives", "constraints", "budget", "seed", "out",
-                      "progress", "log", "clock", "reference", "workers", "trial_timeout", "limits" }
+                      "progress", "log", "clock", "reference", "workers", "trial_timeout", "limits", "data" }
 
 local function default_clock()
   local ok, sys = pcall(require, "system")
@@ -297,13 +297,26 @@ local function check(opts, level)
     util.argerror(1, "search", "field 'space' must be a space (from nas.space(name, function(c) ... end))", level)
   end
   local st = opts.strategy
-  if type(st) ~= "table" or type(st.ask) ~= "function" or type(st.tell) ~= "function" then
+  -- a one-shot strategy (strategies/darts.lua, ...: nas.oneshot) has search(ctx) instead of ask
+  local oneshot = type(st) == "table" and st.oneshot == true
+  if oneshot and type(st.search) ~= "function" then
+    util.argerror(1, "search", "field 'strategy' is one-shot (oneshot = true) but has no search(ctx) method", level)
+  end
+  if not oneshot and (type(st) ~= "table" or type(st.ask) ~= "function" or type(st.tell) ~= "function") then
     util.argerror(1, "search", "field 'strategy' must be a strategy object with ask and tell " ..
                   "(e.g. require(\"strategies.evolution\").new{...})", level)
   end
   local ev = opts.evaluate
-  if type(ev) ~= "function" and (type(ev) ~= "table" or type(ev.evaluate) ~= "function") then
+  if not (oneshot and ev == nil) and type(ev) ~= "function"
+     and (type(ev) ~= "table" or type(ev.evaluate) ~= "function") then
     util.argerror(1, "search", "field 'evaluate' must be an evaluator (nas.train{...}) or a function(net, ctx)", level)
+  end
+  if opts.data ~= nil and not oneshot then
+    util.argerror(1, "search", "field 'data' is for one-shot strategies (an ask/tell search's data is its evaluator's)",
+                  level)
+  end
+  if opts.data ~= nil and (type(opts.data) ~= "table" or opts.data.train == nil) then
+    util.argerror(1, "search", "field 'data' must be a dataset table with .train (from nas.data)", level)
   end
   local b = opts.budget
   if type(b) ~= "table" then
@@ -589,7 +602,7 @@ function M.run(opts)
       counted = counted + (r.seconds or 0)
       ntold = math.max(ntold, r.told or r.id)
       local pt = public(r)
-      strategy:tell(pt)
+      if strategy.tell then strategy:tell(pt) end
       observe(pt)
       if has_observe then told[#told + 1] = pt end
       prog:trial_done(r, best, true)
@@ -645,7 +658,7 @@ function M.run(opts)
     end
     add(t, graph, opts.evaluate)
     local pt = public(t)
-    strategy:tell(pt)
+    if strategy.tell then strategy:tell(pt) end
     observe(pt)
     if has_observe then told[#told + 1] = pt end
     prog:trial_done(t, best)
@@ -691,7 +704,18 @@ function M.run(opts)
     return job
   end
 
+  local oneshot_result -- a one-shot strategy's details (result.oneshot)
   local ok, err = pcall(function()
+    if strategy.oneshot then -- the strategy drives itself through a ctx (nas.oneshot)
+      stopped, best, oneshot_result = require("nas.oneshot").drive(strategy, {
+        space = space, seed = seed, budget = budget, out = opts.out, store = store, prog = prog, env = env,
+        data = opts.data or (type(ev) == "table" and ev.data or nil), parallel = pool ~= nil,
+        limits = trial_seconds ~= nil or memory_mb ~= nil, trials = trials, clock = clock, public = public,
+        record = record, out_of_budget = out_of_budget, prepare = M.prepare, complete = M.complete,
+        peek_id = function() return next_id end, take_id = function() next_id = next_id + 1 end,
+      })
+      return
+    end
     if pool then
       local cores = require("nas.core").cpus()
       local threads = cfg.threads_given or math.max(1, cores // nworkers)
@@ -760,7 +784,8 @@ function M.run(opts)
 
   table.sort(trials, function(a, b) return a.id < b.id end)
   local result = make_result(trials, best, obj, opts, { stopped = stopped, resumed = resumed,
-                                                        seconds = clock() - start, workers = nworkers })
+                                                        seconds = clock() - start, workers = nworkers,
+                                                        oneshot = oneshot_result })
   parallel.keep_result(k, compact(result))
 
   if store then store:close() end

@@ -16,6 +16,11 @@
 --   running(id INTEGER PRIMARY KEY, genotype TEXT, fidelity TEXT, seed INTEGER, worker INTEGER,
 --           started REAL)             trials of a parallel search that are running now: a
 --                                     resumed search records those left as lost
+--   phases(id INTEGER PRIMARY KEY, kind TEXT, epoch REAL, step INTEGER, loss REAL,
+--          data TEXT (JSON), finished REAL)
+--                                     what a one-shot search did besides scoring subnets:
+--                                     one row per supernet epoch (kind 'epoch'), and its
+--                                     outcome (kind 'result'); see docs/strategies.md
 -- Only the coordinator of a search writes here (one writer: never "database is
 -- locked" under parallel workers); readers (reports, nasrun show) may read a
 -- running search's store at any time (WAL).
@@ -103,6 +108,14 @@ local schema = {
       seed INTEGER,
       worker INTEGER,
       started REAL)]],
+  [[CREATE TABLE IF NOT EXISTS phases(
+      id INTEGER PRIMARY KEY,
+      kind TEXT NOT NULL,
+      epoch REAL,
+      step INTEGER,
+      loss REAL,
+      data TEXT,
+      finished REAL)]],
 }
 -- Columns added since the first format: a store written before them gets them on open.
 local added_columns = { { "told", "INTEGER" }, { "worker", "INTEGER" }, { "host", "TEXT" }, { "threads", "INTEGER" } }
@@ -157,7 +170,7 @@ function M.open(dir, opts)
     end
     local tables = {}
     for _, r in ipairs(rows(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")) do tables[r.name] = true end
-    local ours = { run = true, trials = true, running = true }
+    local ours = { run = true, trials = true, running = true, phases = true }
     for name in pairs(tables) do
       if not ours[name] then
         error(("an SQLite database, but not a trial store (it has a table '%s')"):format(name), 0)
@@ -409,6 +422,28 @@ function Store:running()
                       fidelity = r.fidelity and decode_or(r.fidelity, nil) or nil,
                       seed = r.seed and math.tointeger(r.seed) or nil,
                       worker = r.worker and math.tointeger(r.worker) or nil, started = r.started }
+  end
+  return out
+end
+
+-- A row of the phases table (one-shot searches): kind, and data with
+-- optional epoch, step and loss (also kept in their own columns) and the rest.
+function Store:phase_add(kind, data)
+  local c = self.conn
+  data = data or {}
+  exec(c, ("INSERT INTO phases(kind, epoch, step, loss, data, finished) VALUES (%s, %s, %s, %s, %s, %s)"):format(
+    q(c, kind), q(c, data.epoch), q(c, data.step), q(c, data.loss), q(c, json.encode(data)), q(c, os.time())))
+end
+
+-- The phases rows in order: { id, kind, data (decoded), finished }; none in a
+-- store written before the table existed.
+function Store:phases()
+  local out = {}
+  local ok, list = pcall(rows, self.conn, "SELECT id, kind, data, finished FROM phases ORDER BY id")
+  if not ok then return out end
+  for _, r in ipairs(list) do
+    out[#out + 1] = { id = math.tointeger(r.id), kind = r.kind, data = decode_or(r.data, {}) or {},
+                      finished = r.finished }
   end
   return out
 end
