@@ -15,8 +15,11 @@ PACKAGES=(
   zlib1g-dev libsqlite3-dev
   openmpi-bin libopenmpi-dev         # parallel search across machines (mpirun -np N nasrun ...)
   dataset-fashion-mnist              # /usr/share/datasets/fashion-mnist
-  python3-torch                      # the PyTorch peer for bench/
+  graphviz libjs-vega                # nasrun report: the architecture drawing and the plots
 )
+# What only the tests, benchmarks or fuzzing need (PyTorch for the export check
+# and the peer benchmarks, a browser, clang's libFuzzer) is installed by
+# scripts/test.sh, not here.
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -23,6 +23,18 @@ t0=$(now)
 bash scripts/setup.sh -DNAS_WERROR=ON || exit 1
 took[release_build]=$(($(now) - t0))
 
+# What only the tests need, beside what nasrun needs (setup.sh): PyTorch reads
+# exported models, a headless browser opens reports, and the checks below.
+TEST_PACKAGES=(python3-torch chromium lua-check clang-format)
+missing=()
+for p in "${TEST_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  section "installing what the tests need: ${missing[*]}"
+  t0=$(now)
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  took[test_packages]=$(($(now) - t0))
+fi
+
 t0=$(now)
 (cd build && ctest --output-on-failure "$@")
 rc=$?
@@ -37,15 +49,6 @@ grep -hE "^test_[a-z_]+: [0-9]+ checks|[0-9]+ successes / [0-9]+ failures|^e2e o
 if [ "${NAS_TEST_QUICK:-0}" = 1 ]; then
   echo "quick run: sanitizers, luacheck and clang-format skipped"
   exit $rc
-fi
-
-# Tools of the checks below (not needed to build or use nasrun, so not in setup.sh).
-missing=()
-command -v luacheck >/dev/null || missing+=(lua-check)
-command -v clang-format >/dev/null || missing+=(clang-format)
-if [ "${#missing[@]}" -gt 0 ]; then
-  section "installing ${missing[*]}"
-  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # ---- 2. AddressSanitizer + UndefinedBehaviorSanitizer ------------------------
@@ -109,7 +112,7 @@ done
 echo "clang-format: $total places to reformat in $(echo "$files" | wc -w) files"
 
 section "times (seconds)"
-for k in release_build ctest asan_build asan_c_tests asan_specs; do
+for k in release_build test_packages ctest asan_build asan_c_tests asan_specs; do
   [ -n "${took[$k]:-}" ] && printf '%-14s %6d\n' "$k" "${took[$k]}"
 done
 if [ "${#failed[@]}" -gt 0 ]; then
