@@ -23,10 +23,17 @@ gcc -O2 -Wall -Iengine/include bench/graph_build.c "$BUILD/libnas_core.a" -lz -l
   -o "$BUILD/bench_graph_build"
 
 : > "$OUT"
+# nasrun sets glibc's malloc thresholds at start-up (mallopt in nasrun.c: no
+# fresh mmap and no trim per training step); the peer gets the same settings
+# through glibc's tunables, so neither side pays page faults the other does not.
+# PEER_TUNABLES=0 runs the peer with glibc's defaults instead.
+TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=536870912:glibc.malloc.top_pad=67108864
+[ "${PEER_TUNABLES:-1}" = 0 ] && TUNABLES=
 lua_run() { "$NASRUN" --threads "$THREADS" "$@" | tee -a "$OUT"; }
-py_run() { "$PY" "$@" threads="$THREADS" | tee -a "$OUT"; }
+py_run() { GLIBC_TUNABLES=$TUNABLES "$PY" "$@" threads="$THREADS" | tee -a "$OUT"; }
 
 echo "# $(date -u) rounds=$ROUNDS threads=$THREADS $(nproc) cpus, load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# peer GLIBC_TUNABLES=${TUNABLES:-(glibc defaults)}"
 echo "# nasrun: $("$NASRUN" --version)   python: $("$PY" -c 'import torch; print(torch.__version__)')"
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
