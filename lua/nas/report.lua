@@ -193,12 +193,14 @@ local function header_rows(dir, info, trials, best, t0, t1, workers_seen)
     local parts = {}
     for _, k in ipairs({ "accuracy", "loss", "params", "flops", "latency_ms" }) do
       local v = best.metrics[k]
-      if finite(v) then parts[#parts + 1] = ("%s %s"):format(k, math.type(v) == "integer" and v or ("%.4g"):format(v)) end
+      if finite(v) then
+        parts[#parts + 1] = ("%s %s"):format(k, math.type(v) == "integer" and v or ("%.4g"):format(v))
+      end
     end
     local fl = stats.fidelity_level(best.metrics.fidelity)
-    add("best", ("#%d score %.6g%s%s"):format(best.id, best.score, #parts > 0 and " (" .. table.concat(parts, ", ") .. ")"
-                                               or "", fl and (" at %s %s"):format(
-                                                 stats.fidelity_name(best.metrics.fidelity) or "fidelity", fl) or ""))
+    local at = fl and (" at %s %s"):format(stats.fidelity_name(best.metrics.fidelity) or "fidelity", fl) or ""
+    add("best", ("#%d score %.6g%s%s"):format(best.id, best.score,
+                                               #parts > 0 and " (" .. table.concat(parts, ", ") .. ")" or "", at))
   else
     add("best", nil)
   end
@@ -292,8 +294,7 @@ local function fidelity_curves(trials)
 end
 
 -- The page data (a plain table) and the best trial.
-function M.data(dir, info, trials, running, opts)
-  opts = opts or {}
+function M.data(dir, info, trials, running)
   local objs = stats.parse_objectives(info.objectives)
   local best = stats.best(trials)
   local metrics, metric_numeric, dropped = metric_columns(trials, objs)
@@ -342,14 +343,12 @@ function M.data(dir, info, trials, running, opts)
                      { metric = "params", sense = "min" } }
       local pts = trials
       if first == nil then
+        axes[1].score = true -- the page reads the trial's score, not a metric
         pts = {}
         for i, t in ipairs(trials) do
           pts[i] = { id = t.id, status = t.status, score = t.score, cached_from = t.cached_from,
                      metrics = { score = t.score, params = type(t.metrics) == "table" and t.metrics.params or nil } }
         end
-        table.insert(metrics, 1, "score")
-        table.insert(metric_numeric, 1, true)
-        for i, t in ipairs(trials) do table.insert(rows[i][11], 1, opt(t.status == "ok" and t.score or nil)) end
       end
       local set = stats.front(pts, axes)
       local ids = array{}
@@ -358,7 +357,8 @@ function M.data(dir, info, trials, running, opts)
                  note = ("The run has one objective (%s): shown instead, its trade-off against params."):format(
                    info.objectives == "function" and "a fitness function" or show(info.objectives)) }
     else
-      pareto = { axes = array{}, front = array{}, note = "The run has one objective and no params metric: no front to draw." }
+      pareto = { axes = array{}, front = array{},
+                 note = "The run has one objective and no params metric: no front to draw." }
     end
   end
 
@@ -376,8 +376,8 @@ function M.data(dir, info, trials, running, opts)
 
   local run_rows = array{}
   for i, r in ipairs(running) do
-    run_rows[i] = { id = r.id, worker = opt(r.worker), started = opt(finite(r.started) and t0 and r.started - t0 or nil),
-                    genotype = stats.key(r.genotype) }
+    local started = finite(r.started) and t0 and r.started - t0 or nil
+    run_rows[i] = { id = r.id, worker = opt(r.worker), started = opt(started), genotype = stats.key(r.genotype) }
   end
 
   local header = header_rows(dir, info, trials, best, t0, t1, workers_seen)
@@ -439,7 +439,7 @@ function M.write(dir, opts)
   local vega = page.vega_script() -- first: a missing package fails before any work
   local ok, info, trials, running, graph_of, close = pcall(load, dir, opts.trials)
   if not ok then error("report: " .. bare(info), 2) end
-  local okd, data, best = pcall(M.data, dir, info, trials, running, opts)
+  local okd, data, best = pcall(M.data, dir, info, trials, running)
   local graph = {}
   if okd and best then
     local svg, n = require("nas.report_graph").svg(graph_of(best))

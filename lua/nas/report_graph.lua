@@ -117,7 +117,9 @@ end
 function M.svg(graph_json)
   if type(graph_json) ~= "string" then return nil, "The best trial has no stored graph." end
   local ok, net = pcall(require("nas.net").from_json, graph_json)
-  if not ok then return nil, "The best trial's graph could not be read: " .. tostring(net):gsub("^[^:\n]+:%d+: ", "") end
+  if not ok then
+    return nil, "The best trial's graph could not be read: " .. tostring(net):gsub("^[^:\n]+:%d+: ", "")
+  end
   if net:count() > M.max_nodes then
     return nil, ("The best architecture has %d nodes: too many to draw (at most %d)."):format(net:count(), M.max_nodes)
   end
