@@ -151,7 +151,7 @@ local function write_table(out, rows, front, best, extra, rank)
     for _, c in ipairs(COLS) do line[#line + 1] = c[2]:format(c[3](m)) end
     if extra then line[#line + 1] = ("%12s"):format(cell(m[extra], math.type(m[extra]) == "integer" and "int")) end
     line[#line + 1] = ("%8s  %s"):format(cell(t.seconds, "%.1f"), note_of(t, best))
-    out:write(table.concat(line, " "), "\n")
+    out:write((table.concat(line, " "):gsub("%s+$", "")), "\n")
   end
 end
 

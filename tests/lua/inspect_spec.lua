@@ -40,9 +40,11 @@ local function cli(args)
   for w in args:gmatch("%S+") do words[#words + 1] = w end
   local o, e = io.tmpfile(), io.tmpfile()
   local so, se = io.stdout, io.stderr
+  -- luacheck: push ignore 122 (nas.cli writes to io.stdout and io.stderr: captured here)
   io.stdout, io.stderr = o, e
   local ok, code = pcall(require("nas.cli").main, table.unpack(words))
   io.stdout, io.stderr = so, se
+  -- luacheck: pop
   o:seek("set")
   e:seek("set")
   local out, err = o:read("a"), e:read("a")
@@ -579,6 +581,33 @@ describe("rescore", function()
     assert.are.equal(0, code, err)
     assert.matches(("measured latency_ms@bs=64 on %d graphs"):format(#old), out)
     assert.matches("latency_ms@bs=64\n", out)
+  end)
+
+  it("fails a trial whose measurement fails, and scores the others", function()
+    local st = nas.store(run(), { readonly = true })
+    local trials = st:trials()
+    st:close()
+    local victim
+    for _, t in ipairs(trials) do
+      if t.status == "ok" and not t.cached_from then victim = victim or t end
+    end
+    -- a graph that cannot be built: a 20x20 kernel on an 8x8 input
+    victim.graph = '{"input":[1,8,8],"nodes":[{"inputs":[0],"k":20,"op":"conv","out":4}],"output":1}'
+    local list, info = nas.rescore({ trials = function() return trials end },
+                                   function(m) return m["latency_ms@bs=2"] end)
+    assert.are.equal(#ranked_rows(), #list)
+    for _, t in ipairs(list) do
+      if t.id == victim.id then
+        assert.are.equal("failed", t.status)
+        assert.matches("^latency_ms@bs=2: .*node", t.reason)
+        assert.is_nil(t.score)
+      else
+        assert.are.equal("ok", t.status)
+        assert.is_true(t.score > 0)
+      end
+    end
+    assert.are.equal(1, info.counts.failed)
+    assert.are.equal(list[#list].id, victim.id)
   end)
 
   it("reports an error in the fitness at the fitness file's line", function()
