@@ -462,7 +462,7 @@ end
 -- The trials of a run folder or an open store.
 local function trials_of(src, level)
   level = level + 1
-  if type(src) == "string" then
+  if type(src) == "string" and src ~= "" then
     local ok, st = pcall(store_mod.open, src, { readonly = true })
     if not ok then error(bare(st), level) end
     local okr, trials = pcall(st.trials, st)

@@ -610,6 +610,19 @@ describe("rescore", function()
     assert.are.equal(list[#list].id, victim.id)
   end)
 
+  it("ranks a trial at a larger fidelity first, as nas.search does", function()
+    local trials = {
+      { id = 1, status = "ok", score = 0.9, metrics = { accuracy = 0.9, fidelity = { epochs = 1, rung = 0 } } },
+      { id = 2, status = "ok", score = 0.5, metrics = { accuracy = 0.5, fidelity = { epochs = 9, rung = 2 } } },
+      { id = 3, status = "ok", score = 0.7, metrics = { accuracy = 0.7, fidelity = { epochs = 3, rung = 1 } } },
+    }
+    local list = nas.rescore({ trials = function() return trials end }, function(m) return 2 * m.accuracy end)
+    -- by score alone the order would be 1, 3, 2
+    assert.are.same({ 2, 3, 1 }, ids_of(list))
+    assert.are.same({ 1, 2, 3 }, { list[1].old_rank, list[2].old_rank, list[3].old_rank })
+    assert.are.same({ 1.0, 1.4, 1.8 }, { list[1].score, list[2].score, list[3].score })
+  end)
+
   it("reports an error in the fitness at the fitness file's line", function()
     local path = fitness("boom", "local function f(m)\n  local p = m.params\n  error('boom ' .. p)\nend\nreturn f\n")
     local code, _, err = nasrun(("rescore %s %s"):format(run(), path))
@@ -663,9 +676,12 @@ describe("rescore", function()
       assert.matches("^nasrun rescore: .*" .. c[3], err)
     end
     -- from Lua: misuse raised at the caller's line, naming the argument
-    local ok, e = pcall(nas.rescore, 42, function() return 1 end)
+    local ok, e = pcall(function()
+      local r = nas.rescore(42, function() return 1 end)
+      return r
+    end)
     assert.is_false(ok)
-    assert.matches("bad argument #1 to 'rescore' %(run folder", e)
+    assert.matches("inspect_spec%.lua:%d+: bad argument #1 to 'rescore' %(run folder", e)
     ok, e = pcall(nas.rescore, run(), "fitness")
     assert.is_false(ok)
     assert.matches("bad argument #2 to 'rescore'", e)
