@@ -8,7 +8,8 @@
 --                 curve per trial (metrics.curve)
 --       fidelity  Hyperband (3 to 27 epochs) with a fitness function: several
 --                 rows per genotype at different metrics.fidelity (no curves)
---       slow      one trial at a time, 0.3 s each (a run to report on while it runs)
+--       slow      the 12 graphs of the tiny space one at a time, 1 s each (a run
+--                 to report on while it runs)
 --       nb201     regularized evolution on the NAS-Bench-201 table (simulated
 --                 training; needs ../shared/bench/nb201/)
 --       one       a single trial
@@ -51,9 +52,16 @@ elseif kind == "fidelity" then
     budget = { trials = trials or 40 }, seed = 3, out = out, progress = false,
   }
 elseif kind == "slow" then
+  local list = {} -- the 12 graphs of the tiny space, one after the other
+  for depth = 1, 3 do
+    for _, width in ipairs({ 2, 4, 8, 16 }) do
+      list[#list + 1] = { depth = depth, width = width, pad = 0, bad = false }
+    end
+  end
   r = nas.search{
-    space = tiny.space(), strategy = tiny.strategy(), evaluate = function(net) return made_up(net, 2, 0.3) end,
-    budget = { trials = trials or 30 }, seed = 5, out = out, progress = false,
+    space = tiny.space(), strategy = tiny.list_strategy(list),
+    evaluate = function(net) return made_up(net, 2, 1.0) end,
+    budget = { trials = 12 }, seed = 5, out = out, progress = false,
   }
 elseif kind == "nb201" then
   local dir = os.getenv("NAS_NB201") or "../shared/bench/nb201"
