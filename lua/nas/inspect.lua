@@ -596,6 +596,7 @@ function M.rescore(src, fitness, opts)
     end
     t.status, t.score, t.reason = status, s, why
     t.metrics = setmetatable(m, nil)
+    nets[t] = nil
     out[#out + 1] = t
   end
 
