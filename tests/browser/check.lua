@@ -137,7 +137,8 @@ local function check_page(name, html_path)
     for _, r in ipairs(data.trials) do
       if r[2] == "ok" and r[9] == nil then
         local function v(a) return a.score and r[3] or r[11][metrics[a.metric]] end
-        if type(v(data.pareto.axes[1])) == "number" and type(v(data.pareto.axes[2])) == "number" then want = want + 1 end
+        local x, y = v(data.pareto.axes[1]), v(data.pareto.axes[2])
+        if type(x) == "number" and type(y) == "number" then want = want + 1 end
       end
     end
     check(one("pareto").symbol == want, ("%s: Pareto plot shows %s points, %d expected"):format(
