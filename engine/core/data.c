@@ -244,6 +244,36 @@ static int64_t read_bytes(gzFile f, const char *path, void *buf, int64_t len, ch
   return got;
 }
 
+/* Reads up to len bytes into a malloc'd buffer that grows as the bytes arrive
+ * (from 64 MiB, doubling), so that a header announcing more data than the file
+ * holds costs memory for what is there only. Stores the buffer in *buf (NULL
+ * when none could be allocated); returns the bytes read, or -1 when out of
+ * memory. zmsg as for read_bytes. */
+static int64_t read_grow(gzFile f, const char *path, uint8_t **buf, int64_t len, char *zmsg,
+                         size_t zcap) {
+  const int64_t first = (int64_t)1 << 26;
+  int64_t cap = 0, got = 0;
+  uint8_t *b = NULL;
+  zmsg[0] = '\0';
+  while (got < len) {
+    if (got == cap) {
+      int64_t ncap = cap == 0 ? (len < first ? len : first) : (cap > len / 2 ? len : cap * 2);
+      uint8_t *nb = realloc(b, (size_t)ncap);
+      if (!nb) {
+        free(b);
+        *buf = NULL;
+        return -1;
+      }
+      b = nb;
+      cap = ncap;
+    }
+    got += read_bytes(f, path, b + got, cap - got, zmsg, zcap);
+    if (got < cap) break; /* the end of the file, or an error (zmsg) */
+  }
+  *buf = b;
+  return got;
+}
+
 /* Fails when the file holds more bytes than its header announced. */
 static nas_status check_end(gzFile f, const char *path, const char *what, nas_error *err) {
   unsigned char extra;
@@ -324,11 +354,14 @@ nas_dataset *nas_data_load_idx(const char *images_path, const char *labels_path,
                (long long)rows, (long long)cols);
     goto fail;
   }
-  const int64_t npix = n * rows * cols; /* < 2^64: n < 2^32, rows*cols < 2^32 */
-  if (!(st = storage_new()) || !(st->pixels = malloc((size_t)npix)) ||
-      !(st->labels = malloc((size_t)n * sizeof *st->labels)) || !(lab = malloc((size_t)n))) {
-    nas_seterr(err, NAS_ENOMEM, "'%s': out of memory for %lld images of %lldx%lld",
+  if (n > INT64_MAX / (rows * cols)) { /* n < 2^32 and rows*cols < 2^32: the product may not fit */
+    nas_seterr(err, NAS_EIO, "'%s': its header announces %lld images of %lldx%lld, too many bytes",
                images_path, (long long)n, (long long)rows, (long long)cols);
+    goto fail;
+  }
+  const int64_t npix = n * rows * cols;
+  if (!(st = storage_new())) {
+    nas_seterr(err, NAS_ENOMEM, "'%s': out of memory", images_path);
     goto fail;
   }
   st->n = n;
@@ -336,7 +369,14 @@ nas_dataset *nas_data_load_idx(const char *images_path, const char *labels_path,
   st->h = (int)rows;
   st->w = (int)cols;
 
-  int64_t got = read_bytes(fi, images_path, st->pixels, npix, zmsg, sizeof zmsg);
+  /* pixels first, in a buffer that grows as they arrive; the labels' memory
+   * only once the file has shown it holds n images */
+  int64_t got = read_grow(fi, images_path, &st->pixels, npix, zmsg, sizeof zmsg);
+  if (got < 0) {
+    nas_seterr(err, NAS_ENOMEM, "'%s': out of memory for %lld images of %lldx%lld",
+               images_path, (long long)n, (long long)rows, (long long)cols);
+    goto fail;
+  }
   if (got < npix) {
     nas_seterr(err, NAS_EIO,
                "'%s': truncated: expected %lld bytes of pixels (%lld images of %lldx%lld) "
@@ -346,6 +386,10 @@ nas_dataset *nas_data_load_idx(const char *images_path, const char *labels_path,
     goto fail;
   }
   if (check_end(fi, images_path, "images", err)) goto fail;
+  if (!(st->labels = malloc((size_t)n * sizeof *st->labels)) || !(lab = malloc((size_t)n))) {
+    nas_seterr(err, NAS_ENOMEM, "'%s': out of memory for %lld labels", labels_path, (long long)n);
+    goto fail;
+  }
   got = read_bytes(fl, labels_path, lab, n, zmsg, sizeof zmsg);
   if (got < n) {
     nas_seterr(err, NAS_EIO,

@@ -58,7 +58,9 @@ int64_t nas_node_padding(const nas_node *n) {
   case NAS_OP_DIL_CONV: {
     conv_args c;
     conv_args_get(n, &c);
-    return c.p == PAD_SAME ? c.d * (c.k - 1) / 2 : c.p;
+    /* checked: the shape rule calls this before it checks the kernel's extent
+     * (an overflow gives 0 here, then the rule rejects the kernel) */
+    return c.p == PAD_SAME ? nas_mulc(c.d, c.k - 1) / 2 : c.p;
   }
   case NAS_OP_MAXPOOL:
   case NAS_OP_AVGPOOL:
@@ -230,8 +232,8 @@ static nas_status shape_zero(nas_shape_ctx *c) {
   if (st) return st;
   c->n->ndim = 3;
   c->n->dims[0] = in->dims[0];
-  c->n->dims[1] = (in->dims[1] + s - 1) / s;
-  c->n->dims[2] = (in->dims[2] + s - 1) / s;
+  c->n->dims[1] = (in->dims[1] - 1) / s + 1; /* ceil(H / s) without overflow for any s */
+  c->n->dims[2] = (in->dims[2] - 1) / s + 1;
   return NAS_OK;
 }
 
