@@ -25,8 +25,11 @@
  *
  * Random draws of nas_data_batch, per sample in order: when crop_pad > 0, the
  * crop's top then left offset, each nas_rng_below(rng, 2*pad + 1); then, when
- * flip is set, nas_rng_below(rng, 2) (1 = mirror). The crop is applied first,
- * then the flip. */
+ * flip is set, nas_rng_below(rng, 2) (1 = mirror); then, when erase > 0,
+ * nas_rng_uniform(rng) < erase decides the erasing, and each of its up to 10
+ * tries draws the area fraction, the log aspect ratio (nas_rng_uniform each)
+ * and, when the rectangle fits, its top then left (nas_rng_below). The crop
+ * is applied first, then the flip, then the erasing. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -671,7 +674,26 @@ static void crop_flip(float *o, const uint8_t *s, const float *lut, int H, int W
 }
 
 static void batch_rows(const nas_dataset *d, const int64_t *rows, int i0, int i1, int pad,
-                       int flip, nas_rng *rng, float *x, int64_t *y);
+                       int flip, double erase, nas_rng *rng, float *x, int64_t *y);
+
+/* Random erasing of one sample (C planes of H x W), torchvision's rule. */
+static void erase_rect(float *out, int C, int H, int W, double p, nas_rng *rng) {
+  if (nas_rng_uniform(rng) >= p) return;
+  const double area = (double)H * W, lo = log(0.3), hi = log(3.3);
+  for (int attempt = 0; attempt < 10; attempt++) {
+    const double target = area * (0.02 + (0.33 - 0.02) * nas_rng_uniform(rng));
+    const double ratio = exp(lo + (hi - lo) * nas_rng_uniform(rng));
+    const int h = (int)lround(sqrt(target * ratio)), w = (int)lround(sqrt(target / ratio));
+    if (h < 1 || w < 1 || h >= H || w >= W) continue;
+    const int top = (int)nas_rng_below(rng, H - h + 1), left = (int)nas_rng_below(rng, W - w + 1);
+    for (int c = 0; c < C; c++)
+      for (int i = top; i < top + h; i++) {
+        float *row = out + ((size_t)c * H + i) * W + left;
+        for (int j = 0; j < w; j++) row[j] = 0.0f;
+      }
+    return;
+  }
+}
 
 #if defined(__GNUC__) || defined(__clang__)
 #define NAS_PREFETCH(p) __builtin_prefetch(p)
@@ -690,9 +712,11 @@ void nas_data_batch(const nas_dataset *d, const int64_t *rows, int n,
   const nas_data_storage *st = d->st;
   const size_t CHW = (size_t)st->c * st->h * st->w;
   int pad = 0, flip = 0;
+  double erase = 0;
   if (aug && rng) {
     pad = aug->crop_pad > 0 ? aug->crop_pad : 0;
     flip = aug->flip != 0;
+    erase = aug->erase > 0 && st->h > 1 && st->w > 1 ? (aug->erase > 1 ? 1.0 : aug->erase) : 0;
   }
   /* Rows are random accesses into the storage (a shuffled epoch): a first
    * pass over a chunk of the batch prefetches every cache line of its source
@@ -712,13 +736,13 @@ void nas_data_batch(const nas_dataset *d, const int64_t *rows, int n,
       for (size_t k = 0; k < CHW; k += 64) NAS_PREFETCH(p + k);
       if (CHW) NAS_PREFETCH(p + CHW - 1);
     }
-    batch_rows(d, rows, i0, i1, pad, flip, rng, x, y);
+    batch_rows(d, rows, i0, i1, pad, flip, erase, rng, x, y);
   }
 }
 
 /* Converts rows [i0, i1) of a batch (see nas_data_batch). */
 static void batch_rows(const nas_dataset *d, const int64_t *rows, int i0, int i1, int pad,
-                       int flip, nas_rng *rng, float *x, int64_t *y) {
+                       int flip, double erase, nas_rng *rng, float *x, int64_t *y) {
   const nas_data_storage *st = d->st;
   const int C = st->c, H = st->h, W = st->w;
   const size_t HW = (size_t)H * W, CHW = (size_t)C * HW;
@@ -749,5 +773,6 @@ static void batch_rows(const nas_dataset *d, const int64_t *rows, int i0, int i1
         crop_flip(oc, sc, lut, H, W, dy, dx, fl);
       }
     }
+    if (erase > 0) erase_rect(out, C, H, W, erase, rng);
   }
 }

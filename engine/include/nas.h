@@ -318,10 +318,15 @@ NAS_API int64_t nas_rng_below(nas_rng *r, int64_t n);       /* [0,n), unbiased *
 NAS_API void nas_rng_shuffle(nas_rng *r, int64_t *a, int64_t n);
 
 /* Augmentation for nas_data_batch: random crop from a zero-padded image
- * (pad pixels each side) and/or random horizontal flip. */
+ * (pad pixels each side), random horizontal flip, and random erasing (Zhong
+ * et al., AAAI 2020; torchvision's RandomErasing with its defaults: with
+ * probability `erase`, a rectangle of 2-33 % of the image, aspect ratio 0.3-3.3
+ * log-uniform, up to 10 tries to fit, set to 0 after normalisation, i.e. the
+ * training mean, on every channel). */
 typedef struct nas_augment {
   int crop_pad; /* 0 = no crop */
   int flip;     /* 1 = random horizontal flip */
+  double erase; /* probability of random erasing, in [0,1]; 0 = off */
 } nas_augment;
 
 /* Fills x (n * sample_size floats, NCHW) and y (n labels) with rows
@@ -366,6 +371,11 @@ NAS_API nas_memfmt nas_model_memfmt(const nas_model *m) NAS_NOEXCEPT;
  * eval mode, no grad. */
 NAS_API nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out,
                                      nas_error *err) NAS_NOEXCEPT;
+/* The same in training mode, without gradients: batch norm normalises with
+ * the batch's statistics and updates its running statistics (as a training
+ * step's forward does), dropout is active. The model's mode is restored. */
+NAS_API nas_status nas_model_forward_train(nas_model *m, const float *x, int n, float *out,
+                                           nas_error *err) NAS_NOEXCEPT;
 
 typedef enum nas_optim { NAS_OPT_SGD = 0, NAS_OPT_ADAM, NAS_OPT_ADAMW } nas_optim;
 typedef enum nas_sched { NAS_SCHED_CONSTANT = 0, NAS_SCHED_STEP, NAS_SCHED_COSINE } nas_sched;
@@ -433,6 +443,32 @@ NAS_API nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o,
  * file's tensors match the model's names and shapes. */
 NAS_API nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
 NAS_API nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) NAS_NOEXCEPT;
+
+/* Export to PyTorch: writes <dir>/model.py, readable standalone code (only
+ * `import torch`): one torch.nn.Module whose constructor builds the
+ * submodules under the engine's names (n<i>_conv, n<i>_bn, ...) and whose
+ * forward computes the nodes in id order, each with a comment naming its op
+ * and output shape; and <dir>/weights.pt, its state dict (parameters and
+ * buffers, BN running statistics included) in the zip format Python's
+ * torch.load reads. Only the nodes a forward computes are written (nodes that
+ * do not reach the output are left out, with their tensors). Mixed nodes: in
+ * the fixed and path mix modes the picked candidate; in softmax and sigmoid
+ * the weighted sum, the logits of decision d a buffer "alpha_<d>" in
+ * weights.pt; the gumbel mode is refused (NAS_EINVAL naming the node). An op
+ * without a PyTorch emitter is refused the same way. The folder must exist;
+ * the files are overwritten. In eval mode the exported module computes what
+ * nas_model_forward computes, in training mode what nas_model_forward_train
+ * does (up to float rounding of the normalisation). */
+typedef struct nas_export_opts {
+  const char *class_name; /* the module's class: a Python identifier, not a keyword; default "Net" */
+  int norm_channels;      /* 0 (default): the input is used as given; 1 or C: the module first
+                             computes (x - mean[c]) / std[c] (mean, std: that many floats) */
+  const float *mean, *std;
+  const char *header;     /* NULL or text for model.py's top comment (lines become "# " lines) */
+} nas_export_opts;
+NAS_API nas_export_opts nas_export_opts_default(void) NAS_NOEXCEPT;
+NAS_API nas_status nas_model_export_pytorch(nas_model *m, const char *dir, const nas_export_opts *o,
+                                            nas_error *err) NAS_NOEXCEPT;
 
 /* ------------------------------------------------------------------------ */
 /* Supernets: graphs with mixed nodes (engine/torch/model.cpp, supernet.cpp)  */

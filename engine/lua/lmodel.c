@@ -111,14 +111,16 @@ void lnas_read_train_opts(lua_State *L, int t, nas_train_opts *o) {
     o->augment.crop_pad = on ? 4 : 0;
     o->augment.flip = on;
   } else if (ty == LUA_TTABLE) {
-    static const char *const akeys[] = {"crop", "flip", NULL};
+    static const char *const akeys[] = {"crop", "flip", "erase", NULL};
     int a = lua_gettop(L);
     lnas_check_keys(L, a, akeys);
     o->augment.crop_pad = (int)lnas_opt_int(L, a, "crop", 0);
     o->augment.flip = lnas_opt_bool(L, a, "flip", 0);
+    o->augment.erase = lnas_opt_num(L, a, "erase", 0);
     luaL_argcheck(L, o->augment.crop_pad >= 0, t, "augment.crop must be >= 0");
+    luaL_argcheck(L, o->augment.erase >= 0 && o->augment.erase <= 1, t, "augment.erase must be in [0,1]");
   } else if (ty != LUA_TNIL) {
-    luaL_argerror(L, t, "field 'augment' must be a boolean or {crop=N, flip=bool}");
+    luaL_argerror(L, t, "field 'augment' must be a boolean or {crop=N, flip=bool, erase=p}");
   }
   lua_pop(L, 1);
   luaL_argcheck(L, o->batch >= 1, t, "batch must be >= 1");
@@ -308,6 +310,68 @@ static int m_forward(lua_State *L) {
   return 2;
 }
 
+/* m:forward_floats(bytes, n, width [, train]) -> bytes | nil, msg, status
+ * bytes: n samples of native float32 (n * input size floats); the result: n *
+ * width floats. train: training mode (batch statistics, dropout), else eval. */
+static int m_forward_floats(lua_State *L) {
+  nas_model *m = check_model(L, 1);
+  size_t len;
+  const char *bytes = luaL_checklstring(L, 2, &len);
+  lua_Integer n = luaL_checkinteger(L, 3);
+  lua_Integer width = luaL_checkinteger(L, 4);
+  int train = lua_toboolean(L, 5);
+  luaL_argcheck(L, n >= 1 && n <= 65536, 3, "count must be in 1..65536");
+  luaL_argcheck(L, width >= 1 && width <= ((lua_Integer)1 << 24), 4, "width must be >= 1");
+  luaL_argcheck(L, len % (sizeof(float) * (size_t)n) == 0 && len > 0, 2,
+                "length is not a whole number of float32 samples");
+  /* aligned copies owned by Lua, so an error cannot leak them */
+  float *x = (float *)lua_newuserdatauv(L, len, 0);
+  memcpy(x, bytes, len);
+  float *out = (float *)lua_newuserdatauv(L, sizeof(float) * (size_t)(n * width), 0);
+  nas_error err;
+  nas_status st = train ? nas_model_forward_train(m, x, (int)n, out, &err) : nas_model_forward(m, x, (int)n, out, &err);
+  if (st != NAS_OK) return lnas_fail(L, &err);
+  lua_pushlstring(L, (const char *)out, sizeof(float) * (size_t)(n * width));
+  return 1;
+}
+
+/* m:export_pytorch(dir [, {class =, mean = {..}, std = {..}, header =}]) -> true | nil, msg, status */
+static int m_export_pytorch(lua_State *L) {
+  static const char *const keys[] = {"class", "mean", "std", "header", NULL};
+  nas_model *m = check_model(L, 1);
+  const char *dir = luaL_checkstring(L, 2);
+  nas_export_opts o = nas_export_opts_default();
+  float mean[64], sd[64];
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    lnas_check_keys(L, 3, keys);
+    o.class_name = lnas_opt_str(L, 3, "class", o.class_name);
+    o.header = lnas_opt_str(L, 3, "header", NULL);
+    int tm = lua_getfield(L, 3, "mean"), ts = lua_getfield(L, 3, "std");
+    if (tm != LUA_TNIL || ts != LUA_TNIL) {
+      if (tm != LUA_TTABLE || ts != LUA_TTABLE) luaL_argerror(L, 3, "fields 'mean' and 'std' go together, as lists");
+      lua_Integer c = luaL_len(L, -2);
+      if (c < 1 || c > 64 || luaL_len(L, -1) != c) luaL_argerror(L, 3, "'mean' and 'std' need the same 1..64 values");
+      for (lua_Integer i = 0; i < c; i++) {
+        lua_geti(L, -2, i + 1);
+        lua_geti(L, -2, i + 1);
+        if (!lua_isnumber(L, -2) || !lua_isnumber(L, -1)) luaL_argerror(L, 3, "'mean' and 'std' hold numbers");
+        mean[i] = (float)lua_tonumber(L, -2);
+        sd[i] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 2);
+      }
+      o.norm_channels = (int)c;
+      o.mean = mean;
+      o.std = sd;
+    }
+    lua_pop(L, 2);
+  }
+  nas_error err;
+  if (nas_model_export_pytorch(m, dir, &o, &err) != NAS_OK) return lnas_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int t_tostring(lua_State *L) {
   lua_pushstring(L, "nas.Trainer");
   return 1;
@@ -325,6 +389,7 @@ static const luaL_Reg model_methods[] = {
   {"train_begin", m_train_begin}, {"evaluate", m_evaluate}, {"latency", m_latency},
   {"save", m_save},               {"load", m_load},         {"param_count", m_param_count},
   {"device", m_device},           {"memfmt", m_memfmt},     {"forward", m_forward},
+  {"forward_floats", m_forward_floats}, {"export_pytorch", m_export_pytorch},
   {"release", m_release},         {NULL, NULL}
 };
 static const luaL_Reg model_meta[] = {

@@ -392,6 +392,7 @@ nas_train_opts nas_train_opts_default(void) noexcept {
   o.seed = 0;
   o.augment.crop_pad = 0;
   o.augment.flip = 0;
+  o.augment.erase = 0;
   o.grad_clip = 0.0;
   return o;
 }
@@ -418,6 +419,10 @@ nas_status nas_trainer_new(nas_model *m, nas_dataset *d, const nas_train_opts *o
   if (o->warmup_epochs < 0.0 || o->grad_clip < 0.0)
     return nas_seterr(err, NAS_EINVAL, "%s: warmup_epochs and grad_clip must be >= 0", W);
   if (o->augment.crop_pad < 0) return nas_seterr(err, NAS_EINVAL, "%s: augment.crop_pad must be >= 0", W);
+  if (!(o->augment.erase >= 0.0 && o->augment.erase <= 1.0))
+    return nas_seterr(err, NAS_EINVAL, "%s: augment.erase must be in [0,1]", W);
+  if (o->augment.erase > 0 && m->in_ndim != 3)
+    return nas_seterr(err, NAS_EINVAL, "%s: erasing augmentation needs a {C,H,W} model input", W);
   if (o->augment.crop_pad > 0 && m->in_ndim != 3)
     return nas_seterr(err, NAS_EINVAL, "%s: crop augmentation needs a {C,H,W} model input", W);
   try {
@@ -518,7 +523,9 @@ nas_status nas_trainer_run(nas_trainer *t, int64_t max_steps, nas_train_progress
     auto &net = *m->net;
     const bool cuda = nas_torch::is_cuda(m);
     const bool host_acc = !cuda;
-    const nas_augment *aug = (t->o.augment.crop_pad > 0 || t->o.augment.flip) ? &t->o.augment : nullptr;
+    const nas_augment *aug = (t->o.augment.crop_pad > 0 || t->o.augment.flip || t->o.augment.erase > 0)
+                                ? &t->o.augment
+                                : nullptr;
     net.train(true);
     float *xb = t->xhost.data_ptr<float>();
     int64_t *yb = t->yhost.data_ptr<int64_t>();

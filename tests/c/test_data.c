@@ -495,7 +495,7 @@ static void test_augment(void) {
   static float x[N * H * W], x2[N * H * W];
 
   /* flip only */
-  nas_augment fl = {0, 1};
+  nas_augment fl = {0, 1, 0};
   nas_rng r, rr;
   nas_rng_seed(&r, 11);
   nas_rng_seed(&rr, 11);
@@ -517,7 +517,7 @@ static void test_augment(void) {
 
   /* crop with pad 2 (and flip): shape kept, content shifted, zeros padded */
   for (int pad = 1; pad <= 6; pad += 5) {
-    nas_augment cf = {pad, 1};
+    nas_augment cf = {pad, 1, 0};
     nas_rng_seed(&r, 5);
     nas_rng_seed(&rr, 5);
     nas_data_batch(d, rows, N, &cf, &r, x, y);
@@ -543,7 +543,7 @@ static void test_augment(void) {
   }
 
   /* crop only, pad 1: a pure shift, verified against the 9 candidates */
-  nas_augment co = {1, 0};
+  nas_augment co = {1, 0, 0};
   nas_rng_seed(&r, 9);
   nas_data_batch(d, rows, N, &co, &r, x, NULL);
   int all_shift = 1;
@@ -567,7 +567,7 @@ static void test_augment(void) {
   CHECK(all_shift, "crop only: every sample is one of the 9 shifts of its image");
 
   /* same seed, same batch; another seed, another batch */
-  nas_augment both = {2, 1};
+  nas_augment both = {2, 1, 0};
   nas_rng_seed(&r, 77);
   nas_data_batch(d, rows, N, &both, &r, x, NULL);
   nas_rng_seed(&r, 77);
@@ -584,6 +584,78 @@ static void test_augment(void) {
     for (int k = 0; k < H * W; k++)
       plain &= x[s * H * W + k] == norm_of(px[rows[s] * H * W + k], mean, sd);
   CHECK(plain, "rng NULL: plain batch");
+  nas_data_free(d);
+}
+
+/* Random erasing: every erased sample against torchvision's rule (one
+ * rectangle of 2-33 % of the image, aspect 0.3-3.3, set to 0.0 after
+ * normalisation), the rate, and the draws' determinism. */
+static void test_erase(void) {
+  enum { H = 16, W = 12, N = 400 };
+  static uint8_t px[N * H * W];
+  uint8_t lab[N];
+  for (int i = 0; i < N * H * W; i++) px[i] = (uint8_t)(1 + (i * 7) % 250);
+  for (int i = 0; i < N; i++) lab[i] = (uint8_t)(i % 10);
+  const char *ip = tmp_path("erase-images"), *lp = tmp_path("erase-labels");
+  uint32_t idims[3] = {N, H, W}, ldims[1] = {N};
+  write_idx(ip, 0, 0x803, idims, 3, px, sizeof px, 0);
+  write_idx(lp, 0, 0x801, ldims, 1, lab, N, 0);
+  nas_error err;
+  nas_dataset *d = nas_data_load_idx(ip, lp, &err);
+  CHECK(d != NULL, "load erase: %s", err.msg);
+  if (!d) return;
+  const int64_t ss = nas_data_sample_size(d);
+  int64_t shape[3];
+  nas_data_shape(d, shape);
+  const int c = (int)shape[0], h = (int)shape[1], w = (int)shape[2];
+  static float x[N * H * W], x0[N * H * W], x2[N * H * W];
+  nas_data_batch(d, NULL, N, NULL, NULL, x0, NULL);
+  nas_augment er = {0, 0, 0.5};
+  nas_rng r;
+  nas_rng_seed(&r, 5);
+  nas_data_batch(d, NULL, N, &er, &r, x, NULL);
+  int erased = 0, rule = 1;
+  for (int s = 0; s < N; s++) {
+    const float *a = x + s * ss, *b = x0 + s * ss;
+    /* the bounding box of the changed pixels of channel 0 */
+    int t = h, l = w, bo = -1, ri = -1, changed = 0;
+    for (int i = 0; i < h; i++)
+      for (int j = 0; j < w; j++)
+        if (a[i * w + j] != b[i * w + j]) {
+          changed++;
+          if (i < t) t = i;
+          if (i > bo) bo = i;
+          if (j < l) l = j;
+          if (j > ri) ri = j;
+        }
+    if (!changed) {
+      rule &= memcmp(a, b, sizeof(float) * (size_t)ss) == 0;
+      continue;
+    }
+    erased++;
+    const int rh = bo - t + 1, rw = ri - l + 1;
+    const double frac = (double)rh * rw / ((double)h * w), asp = (double)rh / rw;
+    int inside = 1;
+    for (int k = 0; k < c; k++)
+      for (int i = 0; i < h; i++)
+        for (int j = 0; j < w; j++) {
+          const float v = a[(k * h + i) * w + j];
+          const int in = i >= t && i <= bo && j >= l && j <= ri;
+          inside &= in ? v == 0.0f : v == b[(k * h + i) * w + j];
+        }
+    /* sqrt and rounding: the area may end a little outside [0.02, 0.33] */
+    rule &= inside && frac > 0.01 && frac < 0.45 && asp > 0.2 && asp < 5.0;
+  }
+  CHECK(rule, "erase: one rectangle of zeros on every channel, of the documented size");
+  CHECK(erased > N / 4 && erased < 3 * N / 4, "erase 0.5: about half the samples erased (%d of %d)", erased, N);
+  nas_rng_seed(&r, 5);
+  nas_data_batch(d, NULL, N, &er, &r, x2, NULL);
+  CHECK(memcmp(x, x2, sizeof(float) * (size_t)(N * ss)) == 0, "erase: same seed, same batch");
+  nas_augment all = {0, 0, 1.0};
+  nas_data_batch(d, NULL, N, &all, &r, x2, NULL);
+  int every = 1;
+  for (int s = 0; s < N; s++) every &= memcmp(x2 + s * ss, x0 + s * ss, sizeof(float) * (size_t)ss) != 0;
+  CHECK(every, "erase 1.0: every sample erased");
   nas_data_free(d);
 }
 
@@ -761,7 +833,7 @@ static void test_fashion_mnist(void) {
   for (int c = 0; c < 10; c++) balanced &= hist[c] == 6000;
   CHECK(balanced, "Fashion-MNIST has 6000 training images per class");
 
-  nas_augment aug = {2, 1};
+  nas_augment aug = {2, 1, 0};
   const int steps = 469;
   double t2 = now();
   for (int k = 0; k < steps; k++) {
@@ -788,6 +860,7 @@ int main(void) {
   test_idx_errors();
   test_views();
   test_augment();
+  test_erase();
   test_cifar();
   test_fashion_mnist();
   /* remove the files this run wrote */
