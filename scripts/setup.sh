@@ -21,6 +21,9 @@ PACKAGES=(
 # and the peer benchmarks, a browser, clang's libFuzzer) is installed by
 # scripts/test.sh, not here.
 
+# --packages: print the package list and exit (scripts/footprint.sh uses it).
+if [ "${1:-}" = --packages ]; then echo "${PACKAGES[@]}"; exit 0; fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -18,14 +18,17 @@ declare -A took
 now() { date +%s; }
 section() { echo; echo "== $*"; }
 
+# What only the tests need, beside what nasrun needs (setup.sh): PyTorch reads
+# exported models, a headless browser opens reports, and the checks below.
+# --packages prints the list and exits (scripts/footprint.sh uses it).
+TEST_PACKAGES=(python3-torch chromium lua-check clang-format)
+if [ "${1:-}" = --packages ]; then echo "${TEST_PACKAGES[@]}"; exit 0; fi
+
 # ---- 1. Release build (-Werror) and every test -------------------------------
 t0=$(now)
 bash scripts/setup.sh -DNAS_WERROR=ON || exit 1
 took[release_build]=$(($(now) - t0))
 
-# What only the tests need, beside what nasrun needs (setup.sh): PyTorch reads
-# exported models, a headless browser opens reports, and the checks below.
-TEST_PACKAGES=(python3-torch chromium lua-check clang-format)
 missing=()
 for p in "${TEST_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
