@@ -15,6 +15,13 @@ M.script = [==[
   var D = JSON.parse(document.getElementById('nas-data').textContent);
   var vega = window.nasVega;
   var views = [];
+  // milliseconds spent building each section (then rendering), for the record below
+  var phases = {}, t_last = t_start;
+  function mark(name) {
+    var now = performance.now();
+    phases[name] = Math.round(now - t_last);
+    t_last = now;
+  }
   var COLORS = { ok: '#3b6db3', repeat: '#9fbbe0', failed: '#d6453d', rejected: '#f0932b', running: '#8e8e8e' };
   var STATUS_ORDER = ['ok', 'repeat', 'failed', 'rejected'];
 
@@ -54,7 +61,12 @@ M.script = [==[
     });
     return parts.join(' ');
   }
+  // the hover text of a trial (made once, on first use)
   function tip(t) {
+    if (t.tipText === undefined) t.tipText = makeTip(t);
+    return t.tipText;
+  }
+  function makeTip(t) {
     var lines = ['trial #' + t.id + '  ' + t.status + (t.cached !== null ? ' (same graph as #' + t.cached + ')' : '')];
     if (t.score !== null) lines.push('score ' + fmt(t.score));
     if (t.fidelity !== null) lines.push((D.fidelity_name || 'fidelity') + ' ' + fmt(t.fidelity));
@@ -140,6 +152,7 @@ M.script = [==[
       run.appendChild(t);
     }
   })();
+  mark('header');
 
   // ---- search history ------------------------------------------------------------
   (function () {
@@ -206,6 +219,7 @@ M.script = [==[
                + ' since the first trial started'));
     }
   })();
+  mark('history');
 
   // ---- Pareto front ------------------------------------------------------------
   (function () {
@@ -288,6 +302,7 @@ M.script = [==[
     sy.addEventListener('change', draw);
     draw();
   })();
+  mark('pareto');
 
   // ---- decision importance and marginals -----------------------------------------------
   var I = D.importance;
@@ -355,6 +370,7 @@ M.script = [==[
       });
     });
   })();
+  mark('importance');
 
   // ---- parallel coordinates ----------------------------------------------------------
   (function () {
@@ -445,6 +461,7 @@ M.script = [==[
       ]
     });
   })();
+  mark('parallel');
 
   // ---- learning curves -----------------------------------------------------------
   (function () {
@@ -522,6 +539,7 @@ M.script = [==[
     empty(box, 'No trial recorded a learning curve (metrics.curve: nas.train{ curve = true }), and no genotype ' +
                'was evaluated at more than one fidelity.');
   })();
+  mark('curves');
 
   // ---- worker timeline -------------------------------------------------------------
   (function () {
@@ -565,6 +583,7 @@ M.script = [==[
                           update: { fillOpacity: { value: 0.8 } }, hover: { fillOpacity: { value: 1 } } } }]
     });
   })();
+  mark('timeline');
 
   // ---- tables ------------------------------------------------------------------------
   var COLUMNS = [
@@ -617,6 +636,7 @@ M.script = [==[
     });
     body.appendChild(frag); tab.appendChild(body); wrap.appendChild(tab); box.appendChild(wrap);
   })();
+  mark('failed');
 
   (function () {
     var box = $('trial-table');
@@ -647,7 +667,7 @@ M.script = [==[
         tr.appendChild(td);
         return v;
       });
-      return { tr: tr, vals: vals, status: t.status, text: tr.textContent.toLowerCase() };
+      return { tr: tr, vals: vals, status: t.status, text: null };
     });
     var frag = document.createDocumentFragment();
     rows.forEach(function (r) { frag.appendChild(r.tr); });
@@ -679,6 +699,7 @@ M.script = [==[
     function filter() {
       var words = q.value.toLowerCase().split(/\s+/).filter(Boolean), s = st.value, shown = 0;
       rows.forEach(function (r) {
+        if (words.length > 0 && r.text === null) r.text = r.tr.textContent.toLowerCase();
         var ok = (s === 'all' || r.status === s) && words.every(function (w) { return r.text.indexOf(w) >= 0; });
         r.tr.hidden = !ok;
         if (ok) shown++;
@@ -687,14 +708,16 @@ M.script = [==[
     }
     q.addEventListener('input', filter);
     st.addEventListener('change', filter);
-    filter();
+    count.textContent = rows.length + ' of ' + rows.length + ' trials';
   })();
+  mark('table');
 
   (function () {
     var pre = $('log-text');
     if (D.log.length === 0) { pre.hidden = true; empty($('log-box'), 'No search.log in the run folder.'); return; }
     pre.textContent = D.log.join('\n');
   })();
+  mark('log');
 
   // ---- render, then record what was drawn -----------------------------------------------
   var done = false;
@@ -707,8 +730,9 @@ M.script = [==[
   }
   Promise.all(views.map(function (v) { return v.view.runAsync(); })).then(function () {
     done = true;
+    mark('render');
     var report = { errors: window.nasErrors, plots: [], rows: document.querySelectorAll('#trials tbody tr').length,
-                   render_ms: Math.round(performance.now() - t_start) };
+                   render_ms: Math.round(performance.now() - t_start), phases: phases };
     views.forEach(function (v) { report.plots.push({ name: v.name, marks: marks(v.box) }); });
     var out = $('nas-selfcheck');
     out.textContent = JSON.stringify(report);

@@ -24,6 +24,7 @@ local ESC = { ['"'] = '\\"', ['\\'] = '\\\\', ['\n'] = '\\n', ['\r'] = '\\r', ['
 for c = 0, 31 do ESC[string.char(c)] = ESC[string.char(c)] or ("\\u%04x"):format(c) end
 
 local function encode_string(s)
+  if not s:find('[%c"\\<>&\127\226]') then return '"' .. s .. '"' end -- the common case: nothing to escape
   s = s:gsub('[%c"\\<>&\127]', ESC):gsub("\226\128\168", "\\u2028"):gsub("\226\128\169", "\\u2029")
   return '"' .. s .. '"'
 end
