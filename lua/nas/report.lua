@@ -477,10 +477,23 @@ function M.write(dir, opts)
   return out
 end
 
+M.usage = [[
+usage: nasrun report RUN [--out FILE]
+Writes the HTML report of the run folder RUN (the `out` of a search) to
+RUN/report.html, or FILE, and prints its path. The page opens offline; the
+store is only read, so RUN may belong to a search that is still running.
+See docs/report.md.
+]]
+
 -- nasrun report RUN [--out FILE]: writes the report, prints its path.
 function M.command(_, args, cli)
-  local o, pos = cli.parse(args, { out = "value" })
+  local o, pos = cli.parse(args, { out = "value", help = "bool" })
+  if o.help then
+    io.stdout:write(M.usage)
+    return 0
+  end
   if #pos > 1 then cli.usage_error("one run folder expected, got " .. #pos .. " arguments") end
+  if o.out == "" then cli.usage_error("--out needs a file name") end
   local dir = cli.run_dir(pos[1])
   local ok, st = pcall(require("nas.store").open, dir, { readonly = true })
   if not ok then cli.usage_error(bare(st)) end
