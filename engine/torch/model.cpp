@@ -10,6 +10,11 @@
  * Dict[str, Tensor] (parameters then buffers, contiguous NCHW, on CPU) — the
  * zip format of Python's torch.save, so `torch.load(path)` in Python returns
  * a state_dict for a PyTorch module with the same submodule names.
+ *
+ * Export to PyTorch (nas_model_export_pytorch): model.py is python_source's
+ * text (ops.cpp: each op's emitter), weights.pt the same kind of file holding
+ * the tensors of the nodes model.py computes (plus a supernet's logits in a
+ * weighted mix mode), so that load_state_dict(strict=True) takes it.
  */
 #include "torch_impl.h"
 
@@ -17,6 +22,7 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -264,22 +270,31 @@ const char *nas_model_device(const nas_model *m) noexcept { return m ? m->device
 
 nas_memfmt nas_model_memfmt(const nas_model *m) noexcept { return m ? m->current : NAS_MEMFMT_NCHW; }
 
-nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out, nas_error *err) noexcept {
+static nas_status forward_in(nas_model *m, const float *x, int n, float *out, bool train, nas_error *err,
+                             const char *where) noexcept {
   nas_clearerr(err);
   if (!m || !x || !out || n <= 0)
-    return nas_seterr(err, NAS_EINVAL, "nas_model_forward: need a model, x, out and n > 0 (n = %d)", n);
+    return nas_seterr(err, NAS_EINVAL, "%s: need a model, x, out and n > 0 (n = %d)", where, n);
   try {
-    ModeScope mode(*m->net, false);
+    ModeScope mode(*m->net, train);
     torch::NoGradGuard ng;
     at::Tensor y = m->net->forward(nas_torch::input_tensor(m, x, n));
     y = y.reshape({n, -1}).to(torch::kCPU, torch::kFloat32).contiguous();
     if (y.size(1) != m->out_size)
-      return nas_seterr(err, NAS_ETORCH, "nas_model_forward: output has %lld floats per sample, graph says %lld",
+      return nas_seterr(err, NAS_ETORCH, "%s: output has %lld floats per sample, graph says %lld", where,
                         (long long)y.size(1), (long long)m->out_size);
     memcpy(out, y.data_ptr<float>(), sizeof(float) * (size_t)n * (size_t)m->out_size);
     return NAS_OK;
   }
-  NAS_CATCH(err, "nas_model_forward")
+  NAS_CATCH(err, where)
+}
+
+nas_status nas_model_forward(nas_model *m, const float *x, int n, float *out, nas_error *err) noexcept {
+  return forward_in(m, x, n, out, false, err, "nas_model_forward");
+}
+
+nas_status nas_model_forward_train(nas_model *m, const float *x, int n, float *out, nas_error *err) noexcept {
+  return forward_in(m, x, n, out, true, err, "nas_model_forward_train");
 }
 
 nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o, nas_latency_result *r,
@@ -335,29 +350,123 @@ nas_status nas_model_latency(nas_model *m, const nas_latency_opts *o, nas_latenc
   NAS_CATCH(err, "nas_model_latency")
 }
 
+} // extern "C"
+
+namespace {
+
+/* Writes bytes to path; NAS_EIO naming `what` and the path on failure. */
+nas_status write_file(const char *path, const char *data, size_t size, const char *what, nas_error *err) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return nas_seterr(err, NAS_EIO, "cannot write %s to '%s': %s", what, path, strerror(errno));
+  size_t w = fwrite(data, 1, size, f);
+  int e = errno;
+  if (fclose(f) != 0 && w == size) {
+    e = errno;
+    w = 0;
+  }
+  if (w != size) return nas_seterr(err, NAS_EIO, "cannot write %s to '%s': %s", what, path, strerror(e));
+  return NAS_OK;
+}
+
+/* The model's parameters then buffers (contiguous, on the CPU) whose names
+ * pass keep(name), as a Dict[str, Tensor]. */
+template <class Keep> c10::Dict<std::string, at::Tensor> state_dict(nas_model *m, Keep keep) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto &p : m->net->named_parameters(true))
+    if (keep(p.key())) dict.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
+  for (const auto &b : m->net->named_buffers(true))
+    if (keep(b.key())) dict.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
+  return dict;
+}
+
+nas_status write_state(const c10::Dict<std::string, at::Tensor> &dict, const char *path, nas_error *err) {
+  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  return write_file(path, bytes.data(), bytes.size(), "weights", err);
+}
+
+/* A Python identifier that is not a keyword. */
+bool py_identifier(const char *s) {
+  static const char *const kw[] = {"False", "None", "True", "and", "as", "assert", "async", "await", "break",
+                                   "class", "continue", "def", "del", "elif", "else", "except", "finally", "for",
+                                   "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not",
+                                   "or", "pass", "raise", "return", "try", "while", "with", "yield", "torch"};
+  if (!s || !(isalpha((unsigned char)*s) || *s == '_')) return false;
+  for (const char *p = s; *p; p++)
+    if (!(isalnum((unsigned char)*p) || *p == '_') || (unsigned char)*p > 127) return false;
+  for (const char *k : kw)
+    if (strcmp(s, k) == 0) return false;
+  return strlen(s) <= 64;
+}
+
+} // namespace
+
+extern "C" {
+
 nas_status nas_model_save(nas_model *m, const char *path, nas_error *err) noexcept {
   nas_clearerr(err);
   if (!m || !path) return nas_seterr(err, NAS_EINVAL, "nas_model_save: NULL argument");
   try {
-    c10::Dict<std::string, at::Tensor> dict;
-    for (const auto &p : m->net->named_parameters(true))
-      dict.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
-    for (const auto &b : m->net->named_buffers(true))
-      dict.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
-    std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-    FILE *f = fopen(path, "wb");
-    if (!f) return nas_seterr(err, NAS_EIO, "cannot write weights to '%s': %s", path, strerror(errno));
-    size_t w = fwrite(bytes.data(), 1, bytes.size(), f);
-    int e = errno;
-    if (fclose(f) != 0 && w == bytes.size()) {
-      e = errno;
-      w = 0;
-    }
-    if (w != bytes.size())
-      return nas_seterr(err, NAS_EIO, "cannot write weights to '%s': %s", path, strerror(e));
-    return NAS_OK;
+    return write_state(state_dict(m, [](const std::string &) { return true; }), path, err);
   }
   NAS_CATCH(err, "nas_model_save")
+}
+
+nas_export_opts nas_export_opts_default(void) noexcept {
+  nas_export_opts o;
+  o.class_name = "Net";
+  o.norm_channels = 0;
+  o.mean = nullptr;
+  o.std = nullptr;
+  o.header = nullptr;
+  return o;
+}
+
+nas_status nas_model_export_pytorch(nas_model *m, const char *dir, const nas_export_opts *o,
+                                    nas_error *err) noexcept {
+  nas_clearerr(err);
+  if (!m || !dir || !*dir) return nas_seterr(err, NAS_EINVAL, "nas_model_export_pytorch: need a model and a folder");
+  try {
+    const nas_export_opts def = nas_export_opts_default();
+    if (!o) o = &def;
+    const char *cls = o->class_name ? o->class_name : "Net";
+    if (!py_identifier(cls))
+      return nas_seterr(err, NAS_EINVAL, "nas_model_export_pytorch: class name '%s' is not a Python identifier "
+                        "(letters, digits, _; not a keyword)", cls);
+    std::vector<float> mean, stdev;
+    if (o->norm_channels != 0) {
+      const int64_t c = m->in_ndim == 3 ? m->in_dims[0] : 1;
+      if (!o->mean || !o->std || (o->norm_channels != 1 && o->norm_channels != c))
+        return nas_seterr(err, NAS_EINVAL, "nas_model_export_pytorch: the input normalisation needs mean and std "
+                          "of 1 or %lld channels (got %d)", (long long)c, o->norm_channels);
+      for (int i = 0; i < o->norm_channels; i++) {
+        if (!std::isfinite(o->mean[i]) || !std::isfinite(o->std[i]) || !(o->std[i] > 0))
+          return nas_seterr(err, NAS_EINVAL, "nas_model_export_pytorch: channel %d: mean must be finite and std "
+                            "finite and > 0", i);
+        mean.push_back(o->mean[i]);
+        stdev.push_back(o->std[i]);
+      }
+    }
+    nas_torch::PySource src;
+    try {
+      src = nas_torch::python_source(*m->net, cls, mean, stdev, o->header ? o->header : "");
+    } catch (const std::runtime_error &e) {
+      return nas_seterr(err, NAS_EINVAL, "cannot export to PyTorch: %s", e.what());
+    }
+    /* the tensors of the nodes the source computes: names "n<id>_<kind>.<tensor>" */
+    auto keep = [&src](const std::string &name) {
+      const size_t us = name.find('_');
+      if (name.size() < 2 || name[0] != 'n' || us == std::string::npos) return false;
+      const long id = strtol(name.c_str() + 1, nullptr, 10);
+      return id >= 0 && (size_t)id < src.nodes.size() && src.nodes[(size_t)id] != 0;
+    };
+    c10::Dict<std::string, at::Tensor> dict = state_dict(m, keep);
+    for (const auto &x : src.extra) dict.insert(x.first, x.second);
+    const std::string d = dir;
+    nas_status st = write_file((d + "/model.py").c_str(), src.code.data(), src.code.size(), "PyTorch code", err);
+    if (st != NAS_OK) return st;
+    return write_state(dict, (d + "/weights.pt").c_str(), err);
+  }
+  NAS_CATCH(err, "nas_model_export_pytorch")
 }
 
 nas_status nas_model_load(nas_model *m, const char *path, nas_error *err) noexcept {

@@ -26,10 +26,18 @@
  * Forwards call the same functions the libtorch modules call
  * (Conv2d::forward is torch::conv2d with its options, Linear::forward is
  * torch::linear), so results do not depend on whether a parameter was
- * substituted. */
+ * substituted.
+ *
+ * Each row also has a Python emitter (export to PyTorch): the constructor
+ * lines of the node's submodules, under the names above, and the forward
+ * expression of the node over its inputs' variables. python_source (below
+ * the walk) writes one torch.nn.Module through them, for the nodes the walk
+ * would compute, so the exported code is the walk written out. */
 #include "torch_impl.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -40,7 +48,39 @@ namespace nas_torch {
   throw std::runtime_error("node " + std::to_string(id) + " (" + (name ? name : "?") + "): " + why);
 }
 
+[[noreturn]] void Emit::fail(const std::string &why) const {
+  const char *name = nas_op_name(net.nodes[(size_t)id].op);
+  throw std::runtime_error("node " + std::to_string(id) + " (" + (name ? name : "?") + "): " + why);
+}
+
 namespace {
+
+/* ---- Python source helpers (the emitters) ----------------------------------- */
+
+std::string py_int(int64_t v) { return std::to_string(v); }
+
+/* The shortest decimal that reads back as v (Python's repr of a float). */
+std::string py_float(double v) {
+  char buf[40];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (strtod(buf, nullptr) == v) break;
+  }
+  std::string r = buf;
+  if (r.find_first_of(".eEn") == std::string::npos) r += ".0"; /* 1 -> 1.0 (not inf/nan: never here) */
+  return r;
+}
+
+std::string py_bool(bool b) { return b ? "True" : "False"; }
+
+/* torch.nn.Conv2d(...) for a registered Conv2d whose forward the node runs
+ * with these stride, padding, dilation and groups. */
+std::string py_conv2d(const torch::nn::Conv2dImpl &c, int64_t stride, int64_t pad, int64_t dil, int64_t groups) {
+  const auto w = c.weight.sizes(); /* out, in/groups, k, k */
+  return "torch.nn.Conv2d(" + py_int(w[1] * groups) + ", " + py_int(w[0]) + ", " + py_int(w[2]) +
+         ", stride=" + py_int(stride) + ", padding=" + py_int(pad) + ", dilation=" + py_int(dil) +
+         ", groups=" + py_int(groups) + ", bias=" + py_bool(c.bias.defined()) + ")";
+}
 
 /* ---- shared by the conv family -------------------------------------------- */
 
@@ -80,6 +120,11 @@ at::Tensor conv_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   return conv_layer(w, s.mod<torch::nn::Conv2dImpl>(0), a, s.ia[0], s.ia[1], s.ia[2], s.ia[3]);
 }
 
+void conv_emit(Emit &e, const NodeSpec &s) {
+  e.init = e.mod("conv") + " = " + py_conv2d(s.mod<torch::nn::Conv2dImpl>(0), s.ia[0], s.ia[1], s.ia[2], s.ia[3]);
+  e.expr = e.mod("conv") + "(" + e.in[0] + ")";
+}
+
 /* ---- sep_conv, dil_conv: depthwise Conv2d "n<i>_dw" (groups = C, no bias),
  * then pointwise 1x1 Conv2d "n<i>_pw"; ia = {stride, padding, dilation, C} --- */
 
@@ -106,6 +151,12 @@ at::Tensor sepdil_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   return conv_layer(w, s.mod<torch::nn::Conv2dImpl>(1), d, 1, 0, 1, 1);
 }
 
+void sepdil_emit(Emit &e, const NodeSpec &s) {
+  e.init = e.mod("dw") + " = " + py_conv2d(s.mod<torch::nn::Conv2dImpl>(0), s.ia[0], s.ia[1], s.ia[2], s.ia[3]) +
+           "\n" + e.mod("pw") + " = " + py_conv2d(s.mod<torch::nn::Conv2dImpl>(1), 1, 0, 1, 1);
+  e.expr = e.mod("pw") + "(" + e.mod("dw") + "(" + e.in[0] + "))";
+}
+
 /* ---- linear: Linear "n<i>_linear" ------------------------------------------- */
 
 void linear_build(Build &b) {
@@ -118,6 +169,13 @@ at::Tensor linear_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   const at::Tensor &wt = w.param(l.weight, PARAM_WEIGHT);
   const at::Tensor &bs = w.param(l.bias, PARAM_BIAS);
   return w.layer(torch::linear(a, wt, bs));
+}
+
+void linear_emit(Emit &e, const NodeSpec &s) {
+  const auto &l = s.mod<torch::nn::LinearImpl>(0);
+  e.init = e.mod("linear") + " = torch.nn.Linear(" + py_int(l.weight.size(1)) + ", " + py_int(l.weight.size(0)) +
+           ", bias=" + py_bool(l.bias.defined()) + ")";
+  e.expr = e.mod("linear") + "(" + e.in[0] + ")";
 }
 
 /* ---- bn: BatchNorm2d ({C,H,W}) or BatchNorm1d ({F}) "n<i>_bn"; fa = eps ------ */
@@ -150,6 +208,21 @@ at::Tensor bn_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
                         /*cudnn_enabled=*/true);
 }
 
+template <class Impl> std::string py_bn(const char *cls, const Impl &m) {
+  const auto &o = m.options;
+  const auto mom = o.momentum();
+  return std::string("torch.nn.") + cls + "(" + py_int(o.num_features()) + ", eps=" + py_float(o.eps()) +
+         ", momentum=" + (mom.has_value() ? py_float(*mom) : "None") + ", affine=" + py_bool(o.affine()) +
+         ", track_running_stats=" + py_bool(o.track_running_stats()) + ")";
+}
+
+void bn_emit(Emit &e, const NodeSpec &s) {
+  e.init = e.mod("bn") + " = " +
+           (s.ndim == 3 ? py_bn("BatchNorm2d", s.mod<torch::nn::BatchNorm2dImpl>(0))
+                        : py_bn("BatchNorm1d", s.mod<torch::nn::BatchNorm1dImpl>(0)));
+  e.expr = e.mod("bn") + "(" + e.in[0] + ")";
+}
+
 /* ---- activations ------------------------------------------------------------ */
 
 void no_build(Build &) {}
@@ -159,6 +232,12 @@ at::Tensor relu6_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return
 at::Tensor sigmoid_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::sigmoid(a); }
 at::Tensor hswish_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::hardswish(a); }
 at::Tensor silu_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return torch::silu(a); }
+
+void relu_emit(Emit &e, const NodeSpec &) { e.expr = "torch.relu(" + e.in[0] + ")"; }
+void relu6_emit(Emit &e, const NodeSpec &) { e.expr = "torch.nn.functional.hardtanh(" + e.in[0] + ", 0.0, 6.0)"; }
+void sigmoid_emit(Emit &e, const NodeSpec &) { e.expr = "torch.sigmoid(" + e.in[0] + ")"; }
+void hswish_emit(Emit &e, const NodeSpec &) { e.expr = "torch.nn.functional.hardswish(" + e.in[0] + ")"; }
+void silu_emit(Emit &e, const NodeSpec &) { e.expr = "torch.nn.functional.silu(" + e.in[0] + ")"; }
 
 /* ---- maxpool, avgpool: ia = {k, stride, padding} ------------------------------ */
 
@@ -180,11 +259,25 @@ at::Tensor avgpool_forward(Walk &, const NodeSpec &s, const at::Tensor &a) {
                         /*ceil_mode=*/false, /*count_include_pad=*/false);
 }
 
+void maxpool_emit(Emit &e, const NodeSpec &s) {
+  e.expr = "torch.nn.functional.max_pool2d(" + e.in[0] + ", " + py_int(s.ia[0]) + ", stride=" + py_int(s.ia[1]) +
+           ", padding=" + py_int(s.ia[2]) + ")";
+}
+
+void avgpool_emit(Emit &e, const NodeSpec &s) {
+  e.expr = "torch.nn.functional.avg_pool2d(" + e.in[0] + ", " + py_int(s.ia[0]) + ", stride=" + py_int(s.ia[1]) +
+           ", padding=" + py_int(s.ia[2]) + ", ceil_mode=False, count_include_pad=False)";
+}
+
 /* ---- shape ops ---------------------------------------------------------------- */
 
 at::Tensor gap_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return a.mean({2, 3}); }
 at::Tensor flatten_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return a.flatten(1); }
 at::Tensor identity_forward(Walk &, const NodeSpec &, const at::Tensor &a) { return a; }
+
+void gap_emit(Emit &e, const NodeSpec &) { e.expr = e.in[0] + ".mean((2, 3))"; }
+void flatten_emit(Emit &e, const NodeSpec &) { e.expr = "torch.flatten(" + e.in[0] + ", 1)"; }
+void identity_emit(Emit &e, const NodeSpec &) { e.expr = e.in[0]; }
 
 /* ---- dropout: fa = p ------------------------------------------------------------ */
 
@@ -192,6 +285,10 @@ void dropout_build(Build &b) { b.s.fa = b.F("p"); }
 
 at::Tensor dropout_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   return torch::dropout(a, s.fa, w.training() && (!w.h || w.h->dropout));
+}
+
+void dropout_emit(Emit &e, const NodeSpec &s) {
+  e.expr = "torch.nn.functional.dropout(" + e.in[0] + ", p=" + py_float(s.fa) + ", training=self.training)";
 }
 
 /* ---- zero: zeros of the node's shape (from the IR: a supernet skips its input) -- */
@@ -203,6 +300,13 @@ at::Tensor zero_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   auto opts = ref.options();
   if (s.ndim == 3 && ref.dim() == 4) opts = opts.memory_format(ref.suggest_memory_format());
   return torch::zeros(at::IntArrayRef(sz, s.ndim + 1), opts);
+}
+
+/* like the forward, the batch size comes from the net's input, not the node's */
+void zero_emit(Emit &e, const NodeSpec &s) {
+  std::string shape = "(x0.shape[0]";
+  for (int i = 0; i < s.ndim; i++) shape += ", " + py_int(s.dims[i]);
+  e.expr = "x0.new_zeros(" + shape + "))";
 }
 
 /* ---- merges ------------------------------------------------------------------------ */
@@ -227,6 +331,23 @@ at::Tensor mul_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   const at::Tensor &b = w.in(s, 1);
   if (a.dim() == 4 && b.dim() == 2) return a * b.reshape({b.size(0), b.size(1), 1, 1});
   return a * b;
+}
+
+void add_emit(Emit &e, const NodeSpec &) {
+  e.expr = e.in[0];
+  for (size_t i = 1; i < e.in.size(); i++) e.expr += " + " + e.in[i];
+}
+
+void concat_emit(Emit &e, const NodeSpec &) {
+  e.expr = "torch.cat([" + e.in[0];
+  for (size_t i = 1; i < e.in.size(); i++) e.expr += ", " + e.in[i];
+  e.expr += "], 1)";
+}
+
+void mul_emit(Emit &e, const NodeSpec &s) {
+  const bool bcast = e.net.nodes[(size_t)s.in[0]].ndim == 3 && e.net.nodes[(size_t)s.in[1]].ndim == 1;
+  const std::string &b = e.in[1];
+  e.expr = e.in[0] + " * " + (bcast ? b + ".reshape(" + b + ".shape[0], " + b + ".shape[1], 1, 1)" : b);
 }
 
 /* ---- mixed: one decision's candidates, mixed per the net's mode (nas.h,
@@ -264,37 +385,68 @@ at::Tensor mixed_forward(Walk &w, const NodeSpec &s, const at::Tensor &a) {
   return r;
 }
 
+/* fixed, path: the picked candidate; softmax, sigmoid: the weighted sum, the
+ * logits a buffer "alpha_<decision>" (one per decision, saved with the
+ * weights). python_source refuses gumbel (random per forward). */
+void mixed_emit(Emit &e, const NodeSpec &s) {
+  const NasNet &net = e.net;
+  const size_t d = (size_t)s.decision;
+  const int p = net.pick[d];
+  if (p >= 0 && !net.w[d].defined()) {
+    e.expr = e.in[(size_t)p];
+    return;
+  }
+  if (p >= 0) e.fail("the gumbel mix mode draws a branch per forward: set the mix mode to fixed or path");
+  const std::string buf = "alpha_" + std::to_string(d);
+  bool have = false;
+  for (const auto &x : e.extra) have = have || x.first == buf;
+  if (!have) {
+    e.extra.emplace_back(buf, net.alpha[d].detach().to(torch::kCPU).contiguous());
+    e.init = "self.register_buffer(\"" + buf + "\", torch.zeros(" + py_int(net.alpha[d].size(0)) +
+             "))  # decision " + std::to_string(d) + "'s architecture logits";
+  }
+  const std::string wv = "w" + std::to_string(e.id);
+  e.pre = wv + " = " + (net.mix == NAS_MIX_SIGMOID ? "torch.sigmoid(self." + buf + ")"
+                                                   : "torch.softmax(self." + buf + ", 0)");
+  for (size_t i = 0; i < s.in.size(); i++) {
+    if (net.nodes[(size_t)s.in[i]].op == NAS_OP_ZERO) continue;
+    e.expr += (e.expr.empty() ? "" : " + ") + e.in[i] + " * " + wv + "[" + py_int((int64_t)i) + "]";
+  }
+  if (e.expr.empty()) e.expr = e.in[0] + " * " + wv + "[0]";
+}
+
 /* ---- the table --------------------------------------------------------------------- */
 
 /* One row per op, keyed by the op's name in the core's op table
- * (engine/core/ops.c): how to build its module and run its forward. */
+ * (engine/core/ops.c): how to build its module, run its forward and write
+ * it as PyTorch source. */
 struct Row {
   const char *name;
   OpImpl impl;
 };
 
 const Row kRows[] = {
-    {"conv", {conv_build, conv_forward, OPF_CONV}},
-    {"sep_conv", {sepdil_build, sepdil_forward, OPF_CONV}},
-    {"dil_conv", {sepdil_build, sepdil_forward, OPF_CONV}},
-    {"linear", {linear_build, linear_forward, 0}},
-    {"bn", {bn_build, bn_forward, OPF_BATCHNORM}},
-    {"relu", {no_build, relu_forward, OPF_RECTIFIER}},
-    {"relu6", {no_build, relu6_forward, OPF_RECTIFIER}},
-    {"sigmoid", {no_build, sigmoid_forward, 0}},
-    {"hswish", {no_build, hswish_forward, 0}},
-    {"maxpool", {pool_build, maxpool_forward, 0}},
-    {"avgpool", {pool_build, avgpool_forward, 0}},
-    {"gap", {no_build, gap_forward, 0}},
-    {"flatten", {no_build, flatten_forward, 0}},
-    {"dropout", {dropout_build, dropout_forward, 0}},
-    {"identity", {no_build, identity_forward, 0}},
-    {"zero", {no_build, zero_forward, 0}},
-    {"add", {no_build, add_forward, 0}},
-    {"concat", {no_build, concat_forward, 0}},
-    {"mul", {no_build, mul_forward, 0}},
-    {"mixed", {mixed_build, mixed_forward, 0}},
-    {"silu", {no_build, silu_forward, 0}},
+    {"conv", {conv_build, conv_forward, OPF_CONV, conv_emit}},
+    {"sep_conv", {sepdil_build, sepdil_forward, OPF_CONV, sepdil_emit}},
+    {"dil_conv", {sepdil_build, sepdil_forward, OPF_CONV, sepdil_emit}},
+    {"linear", {linear_build, linear_forward, 0, linear_emit}},
+    {"bn", {bn_build, bn_forward, OPF_BATCHNORM, bn_emit}},
+    {"relu", {no_build, relu_forward, OPF_RECTIFIER, relu_emit}},
+    {"relu6", {no_build, relu6_forward, OPF_RECTIFIER, relu6_emit}},
+    {"sigmoid", {no_build, sigmoid_forward, 0, sigmoid_emit}},
+    {"hswish", {no_build, hswish_forward, 0, hswish_emit}},
+    {"maxpool", {pool_build, maxpool_forward, 0, maxpool_emit}},
+    {"avgpool", {pool_build, avgpool_forward, 0, avgpool_emit}},
+    {"gap", {no_build, gap_forward, 0, gap_emit}},
+    {"flatten", {no_build, flatten_forward, 0, flatten_emit}},
+    {"dropout", {dropout_build, dropout_forward, 0, dropout_emit}},
+    {"identity", {no_build, identity_forward, 0, identity_emit}},
+    {"zero", {no_build, zero_forward, 0, zero_emit}},
+    {"add", {no_build, add_forward, 0, add_emit}},
+    {"concat", {no_build, concat_forward, 0, concat_emit}},
+    {"mul", {no_build, mul_forward, 0, mul_emit}},
+    {"mixed", {mixed_build, mixed_forward, 0, mixed_emit}},
+    {"silu", {no_build, silu_forward, 0, silu_emit}},
 };
 
 /* The rows by op id, resolved once through the core's names. */
@@ -430,6 +582,120 @@ at::Tensor NasNet::run(const at::Tensor &x, const Hooks *h) {
       if (nodes[(size_t)j].last_use == id && j != output) vals[(size_t)j].reset();
   }
   return vals[(size_t)output];
+}
+
+/* ---- PyTorch source: each node's emitter, for the nodes the walk computes ------------ */
+
+namespace {
+
+std::string py_shape(const NodeSpec &s) {
+  std::string r = "[N";
+  for (int i = 0; i < s.ndim; i++) r += ", " + py_int(s.dims[i]);
+  return r + "]";
+}
+
+/* lines of text, each indented by `ind` spaces */
+std::string indented(const std::string &text, int ind) {
+  std::string r, pad((size_t)ind, ' ');
+  size_t a = 0;
+  while (a < text.size()) {
+    size_t b = text.find('\n', a);
+    if (b == std::string::npos) b = text.size();
+    r += pad + text.substr(a, b - a) + "\n";
+    a = b + 1;
+  }
+  return r;
+}
+
+std::string py_floats(const std::vector<float> &v) {
+  std::string r = "[";
+  for (size_t i = 0; i < v.size(); i++) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", (double)v[i]); /* reads back as the same float32 */
+    r += (i ? ", " : "") + std::string(buf);
+  }
+  return r + "]";
+}
+
+} // namespace
+
+PySource python_source(NasNet &net, const std::string &cls, const std::vector<float> &mean,
+                       const std::vector<float> &stdev, const std::string &header) {
+  PySource src;
+  const int n = (int)net.nodes.size();
+  if (net.has_mixed) {
+    if (net.mix == NAS_MIX_GUMBEL)
+      for (int id = 1; id <= net.output; id++)
+        if (net.nodes[(size_t)id].op == NAS_OP_MIXED)
+          throw std::runtime_error("node " + std::to_string(id) + " (mixed): the gumbel mix mode draws a branch per "
+                                   "forward and cannot be exported: set the mix mode to fixed, path, softmax or "
+                                   "sigmoid first");
+    const std::vector<int> last = net.last_pick;
+    net.prepare_mix(); /* the branches and nodes a forward computes now */
+    net.last_pick = last;
+  }
+  src.nodes.assign((size_t)n, 0);
+  for (int id = 0; id <= net.output; id++)
+    src.nodes[(size_t)id] = net.has_mixed ? net.need[(size_t)id] : net.nodes[(size_t)id].live;
+  src.nodes[0] = 1;
+
+  const NodeSpec &in0 = net.nodes[0];
+  const bool norm = !mean.empty();
+  std::string init, fwd;
+  if (norm) {
+    const std::string view = in0.ndim == 3 ? ".reshape(1, -1, 1, 1)" : ".reshape(1, -1)";
+    init += "# the input normalisation: (x - mean) / std per channel (constants, not in the state dict)\n";
+    init += "self.register_buffer(\"input_mean\", torch.tensor(" + py_floats(mean) + ")" + view +
+            ", persistent=False)\n";
+    init += "self.register_buffer(\"input_std\", torch.tensor(" + py_floats(stdev) + ")" + view +
+            ", persistent=False)\n";
+    fwd += "x0 = (x - self.input_mean) / self.input_std  # " + py_shape(in0) + "\n";
+  } else {
+    fwd += "x0 = x  # " + py_shape(in0) + "\n";
+  }
+  for (int id = 1; id <= net.output; id++) {
+    if (!src.nodes[(size_t)id]) continue;
+    const NodeSpec &s = net.nodes[(size_t)id];
+    Emit e{net, id, {}, "", "", "", src.extra};
+    for (int j : s.in) e.in.push_back("x" + std::to_string(j));
+    const OpImpl *oi = op_impl(s.op);
+    if (!oi || !oi->emit) e.fail("this op has no PyTorch emitter and cannot be exported");
+    oi->emit(e, s);
+    const char *name = nas_op_name(s.op);
+    const std::string what = "node " + std::to_string(id) + " (" + (name ? name : "?") + ")";
+    if (!e.init.empty()) init += "# " + what + "\n" + e.init + "\n";
+    std::string from;
+    for (size_t i = 0; i < e.in.size(); i++) from += (i ? ", " : "") + e.in[i];
+    fwd += "# " + what + " <- " + from + ": " + py_shape(s) + "\n";
+    if (!e.pre.empty()) fwd += e.pre + "\n";
+    fwd += "x" + std::to_string(id) + " = " + e.expr + "\n";
+  }
+  fwd += "return x" + std::to_string(net.output);
+  const NodeSpec &out = net.nodes[(size_t)net.output];
+
+  std::string c = "# model.py: a network exported from nasrun " NAS_VERSION " as PyTorch code.\n";
+  for (size_t a = 0; a < header.size();) {
+    size_t b = header.find('\n', a);
+    if (b == std::string::npos) b = header.size();
+    c += "# " + header.substr(a, b - a) + "\n";
+    a = b + 1;
+  }
+  c += "#\n# Only torch is needed. weights.pt holds the state dict:\n";
+  c += "#   model = " + cls + "()\n";
+  c += "#   model.load_state_dict(torch.load(\"weights.pt\"))\n";
+  c += "#   model.eval()\n";
+  c += "# Submodules are named n<node>_<kind> as in nasrun; forward computes the nodes in\n";
+  c += "# order, x<i> holding node i's output (shapes for a batch of N).\n";
+  c += "import torch\n\n\n";
+  c += "class " + cls + "(torch.nn.Module):\n";
+  c += "    \"\"\"Input " + py_shape(in0) + (norm ? " (normalised by the module itself)" : "") + ", output " +
+       py_shape(out) + ".\"\"\"\n\n";
+  c += "    def __init__(self):\n        super().__init__()\n";
+  if (!init.empty()) c += indented(init.substr(0, init.size() - 1), 8);
+  c += "\n    def forward(self, x):\n";
+  c += indented(fwd, 8);
+  src.code = c;
+  return src;
 }
 
 } // namespace nas_torch

@@ -50,14 +50,35 @@ struct Build {
   [[noreturn]] void fail(const std::string &why) const;
 };
 
+/* One node's PyTorch source (nas_model_export_pytorch): what the op's
+ * emitter writes for it. The variables are Python names: "x<i>" holds node
+ * i's value, "x0" the (normalised) input. */
+struct Emit {
+  const NasNet &net;
+  int id;
+  std::vector<std::string> in; /* the variables of the node's inputs, in order */
+  std::string init;            /* __init__ lines (unindented, one per '\n'): its submodules as
+                                  "self.n<id>_<kind> = torch.nn...", the names Build::add registers */
+  std::string pre;             /* forward lines before the node's assignment (may stay empty) */
+  std::string expr;            /* the node's value, an expression over `in` */
+  /* Tensors the source registers as buffers beyond the submodules' (a
+   * supernet's architecture logits): name -> value, saved with the weights. */
+  std::vector<std::pair<std::string, at::Tensor>> &extra;
+  std::string mod(const char *kind) const { return "self.n" + std::to_string(id) + "_" + kind; }
+  [[noreturn]] void fail(const std::string &why) const;
+};
+
 using BuildFn = void (*)(Build &b);
 /* a: the node's input 0 (vals[s.in[0]]); the others through w.in(s, i). */
 using ForwardFn = at::Tensor (*)(Walk &w, const NodeSpec &s, const at::Tensor &a);
+/* Fills e.init / e.pre / e.expr for node s; e.fail() when it cannot. */
+using EmitFn = void (*)(Emit &e, const NodeSpec &s);
 
 struct OpImpl {
   BuildFn build;
   ForwardFn forward;
   unsigned flags;
+  EmitFn emit; /* its PyTorch source; NULL: the op cannot be exported */
 };
 /* The row of op, or NULL when engine/torch has none. */
 const OpImpl *op_impl(nas_op op);
@@ -177,6 +198,19 @@ template <class Holder> typename Holder::ContainedType *Build::add(const char *s
  * the node on a graph it cannot build. *flags: the OR of the live nodes' op
  * flags. */
 std::shared_ptr<NasNet> build_net(const nas_graph *g, unsigned *flags);
+
+/* The PyTorch source of a net (ops.cpp, through each op's emitter): one
+ * torch.nn.Module named cls whose submodules carry the engine's names, so the
+ * state dict of the nodes it computes loads into it. mean/std (empty: none;
+ * 1 or C values) normalise the input first. Throws std::runtime_error naming
+ * the node and op that cannot be exported. */
+struct PySource {
+  std::string code;                                         /* model.py */
+  std::vector<char> nodes;                                  /* per node id: 1 when the source computes it */
+  std::vector<std::pair<std::string, at::Tensor>> extra;    /* buffers beyond the submodules' */
+};
+PySource python_source(NasNet &net, const std::string &cls, const std::vector<float> &mean,
+                       const std::vector<float> &stdev, const std::string &header);
 
 } // namespace nas_torch
 
