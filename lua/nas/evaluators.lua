@@ -394,19 +394,69 @@ function Train:retrain(net, opts)
   return M.retrain(net, o)
 end
 
-local retrain_keys = { "data", "seed", "verbose", "memfmt", "device", "eval_batch", "chunk" }
+local retrain_keys = { "data", "seed", "verbose", "memfmt", "device", "eval_batch", "chunk", "out", "trial",
+                       "genotype" }
 for _, k in ipairs(recipe_keys) do retrain_keys[#retrain_keys + 1] = k end
 
--- evaluators.retrain(net, { data =, epochs =, batch =, lr =, ..., seed =, verbose = true })
---   -> { test_accuracy =, test_loss =, train_s =, epochs =, params =, history = }
+-- Saves a retrained model in folder `dir` (created): `weights` (the engine's
+-- format, model:save), `graph.json` (net:to_json()) and `metrics.json`. Each
+-- file is written under a temporary name, then renamed over the old one: a
+-- second retrain into the same folder replaces the first (the last one wins;
+-- keeping the one with the better test accuracy would select on the test split).
+local function save_retrained(dir, model, net, info)
+  require("nas.store").mkdir(dir)
+  local done = {}
+  local function put(name, write)
+    local tmp = ("%s/.%s.tmp"):format(dir, name)
+    local ok, err = pcall(write, tmp)
+    if not ok then error(("cannot write %s/%s: %s"):format(dir, name, tostring(err)), 0) end
+    done[#done + 1] = { tmp, dir .. "/" .. name }
+  end
+  local function text(s)
+    return function(path)
+      local f = assert(io.open(path, "wb"))
+      f:write(s, "\n")
+      assert(f:close())
+    end
+  end
+  put("weights", function(path) model:save(path) end)
+  put("graph.json", text(net:to_json()))
+  put("metrics.json", text(json.encode(info)))
+  for _, r in ipairs(done) do
+    local ok, err = os.rename(r[1], r[2])
+    if not ok then error(("cannot write %s: %s"):format(r[2], tostring(err)), 0) end
+  end
+end
+
+-- The options trial:retrain passes to `ev` (a nas.train evaluator, or nil for
+-- evaluators.retrain): a copy of opts with out = opts.out or <run>/best (run:
+-- the search's folder when the trial is its best, else nil), and the trial's id
+-- and genotype for metrics.json. Another evaluator's retrain gets opts as given.
+function M.retrain_opts(ev, opts, trial, run)
+  if ev ~= nil and getmetatable(ev) ~= Train then return opts end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  if o.out == nil and run ~= nil then o.out = run .. "/best" end
+  if o.out ~= nil then o.trial, o.genotype = trial.id, trial.genotype end
+  return o
+end
+
+-- evaluators.retrain(net, { data =, epochs =, batch =, lr =, ..., seed =, verbose = true,
+--                          out = DIR, trial = id, genotype = g })
+--   -> { test_accuracy =, test_loss =, train_s =, epochs =, params =, history = [, saved = DIR] }
 -- Trains a fresh model of `net` on data.full_train (or train + valid) and
--- measures data.test: the only place the test split is used.
+-- measures data.test: the only place the test split is used. With `out`, the
+-- trained model is saved there (save_retrained above; trial and genotype go
+-- into its metrics.json): result.best:retrain passes <run>/best.
 function M.retrain(net, opts)
   util.check_options(opts, retrain_keys, 2, "retrain", 2)
   opts = opts or {}
   check_data(opts.data, "retrain", false, 2)
   local data = opts.data
   if data.test == nil then util.argerror(2, "retrain", "data.test is missing", 2) end
+  if opts.out ~= nil and (type(opts.out) ~= "string" or opts.out == "") then
+    util.argerror(2, "retrain", "field 'out' must be a folder name", 2)
+  end
   local train = data.full_train
   if train == nil then
     train = data.valid and data.train:concat(data.valid) or data.train
@@ -434,6 +484,21 @@ function M.retrain(net, opts)
   local r = model:evaluate(data.test, { batch = opts.eval_batch or 256 })
   local out = { test_accuracy = r.accuracy, test_loss = r.loss, train_s = hist.seconds, epochs = hist.epochs,
                 params = net:params(), flops = net:flops(), history = hist, train_count = train:count() }
+  if opts.out ~= nil then
+    local recipe = {}
+    for _, k in ipairs(recipe_keys) do recipe[k] = topts[k] end
+    local mean, std = data.test:norm()
+    local ok, err = pcall(save_retrained, opts.out, model, net, {
+      test_accuracy = r.accuracy, test_loss = r.loss, params = net:params(), macs = net:flops(),
+      train_s = hist.seconds, epochs = hist.epochs, steps = hist.steps, train_count = train:count(),
+      recipe = recipe, seed = seed, trial = opts.trial, genotype = opts.genotype, hash = tostring(net:hash()),
+      input = net:shape(0), input_norm = { mean = mean, std = std }, created = os.time() })
+    if not ok then
+      model:release()
+      return nil, "retrain: " .. tostring(err)
+    end
+    out.saved = opts.out
+  end
   model:release()
   return out
 end

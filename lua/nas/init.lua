@@ -36,7 +36,8 @@ function nas.cuda_available() return core.cuda_available() end
 
 -- The search framework, loaded on first use: nas.space, nas.rng, nas.search,
 -- nas.train, nas.maximize, nas.minimize, nas.pareto, nas.store, nas.show,
--- nas.bench (a whole module: tabular benchmarks, nas.bench.nb201{...}).
+-- nas.bench (a whole module: tabular benchmarks, nas.bench.nb201{...}),
+-- nas.export (a run's trial as PyTorch code + weights, JSON or dot).
 local lazy = {
   space = { "nas.space", "new" },
   rng = { "nas.rng", "new" },
@@ -53,6 +54,7 @@ local lazy = {
   supernet = { "nas.supernet", "new" },
   role = { "nas.parallel", "role" },
   rescore = { "nas.inspect", "rescore" },
+  export = { "nas.export", "run" },
 }
 setmetatable(nas, {
   __index = function(t, k)

@@ -120,6 +120,108 @@ function Model:load(path)
   return self
 end
 
+-- model:forward_floats(bytes, n [, { train = true }]) -> bytes
+-- Runs n samples given as native float32 (string.pack("f", ...)), already
+-- normalised as the model's input, and returns the n outputs the same way. In
+-- eval mode by default; train = true: training mode without gradients (batch
+-- norm on the batch's statistics, updating its running ones; dropout active).
+function Model:forward_floats(bytes, n, opts)
+  util.check_options(opts, { "train" }, 4, "forward_floats", 2)
+  if type(bytes) ~= "string" then util.argerror(2, "forward_floats", "string of float32 expected", 2) end
+  local size = 1
+  for _, d in ipairs(self.net:shape(0)) do size = size * d end
+  if math.type(n) ~= "integer" or n < 1 or #bytes ~= 4 * n * size then
+    util.argerror(3, "forward_floats", ("%d float32 per sample expected (got %d bytes for %s samples)"):format(
+      size, #bytes, tostring(n)), 2)
+  end
+  local out, msg = util.guard(2, self._m.forward_floats, self._m, bytes, n, self.net:output_size(),
+                              opts and opts.train or false)
+  if not out then error(msg, 2) end
+  return out
+end
+
+local export_keys = { "dir", "to", "class", "norm", "notes", "header" }
+
+-- The README of an exported folder: what it holds and the Python that runs it.
+function M.pytorch_readme(dir, class, net, norm, notes)
+  local shape = table.concat(net:shape(0), ", ")
+  local out = table.concat(net:shape(), ", ")
+  local lines = {
+    "This folder holds a network exported from nasrun as PyTorch code:",
+    "",
+    ("  model.py    the network as one torch.nn.Module (class %s); it imports only torch"):format(class),
+    "  weights.pt  its state dict (parameters and buffers, batch-norm statistics included),",
+    "              read by torch.load",
+    "",
+  }
+  for _, l in ipairs(notes or {}) do lines[#lines + 1] = l end
+  if notes and #notes > 0 then lines[#lines + 1] = "" end
+  lines[#lines + 1] = ("Input: a float32 batch [N, %s]; output: [N, %s]."):format(shape, out)
+  if norm then
+    lines[#lines + 1] = "model.py normalises the input itself with the training set's per-channel mean and"
+    lines[#lines + 1] = "std: give it pixel values scaled to [0, 1] (pixel / 255)."
+  else
+    lines[#lines + 1] = "The input is used as given: normalise it as it was in training."
+  end
+  local dims = { "8" }
+  for _, d in ipairs(net:shape(0)) do dims[#dims + 1] = tostring(d) end
+  local q = ("%q"):format(dir)
+  local snippet = {
+    "",
+    "Load and run it (Python 3 with PyTorch):",
+    "",
+    "    import sys, torch",
+    ("    sys.path.insert(0, %s)  # the folder of model.py"):format(q),
+    ("    from model import %s"):format(class),
+    ("    model = %s()"):format(class),
+    ("    model.load_state_dict(torch.load(%s + \"/weights.pt\"))"):format(q),
+    "    model.eval()  # batch norm on its running statistics, dropout off",
+    ("    x = torch.rand(%s)  # a batch of 8 inputs"):format(table.concat(dims, ", ")),
+    "    with torch.no_grad():",
+    ("        y = model(x)  # [8, %s]"):format(out),
+    "    print(y.argmax(1))",
+    "",
+  }
+  for _, l in ipairs(snippet) do lines[#lines + 1] = l end
+  return table.concat(lines, "\n")
+end
+
+-- model:export{ dir = DIR, to = "pytorch" [, class = "Net", norm = { mean = {..}, std = {..} },
+--               header = "text for model.py's top comment", notes = { "README line", ... }] }
+-- Writes DIR/model.py (standalone PyTorch code, one nn.Module), DIR/weights.pt
+-- (its state dict, for torch.load) and DIR/README.txt (how to load and run it).
+-- norm: the training data's per-channel normalisation, done by model.py
+-- itself (its input is then pixel / 255). Creates DIR; overwrites the files.
+-- A net that cannot be exported raises an error naming the node and its op.
+-- See docs/export.md.
+function Model:export(opts)
+  util.check_options(opts, export_keys, 2, "export", 2)
+  if opts == nil or type(opts.dir) ~= "string" or opts.dir == "" then
+    util.argerror(2, "export", "field 'dir' (a folder name) is required", 2)
+  end
+  if opts.to ~= "pytorch" then
+    util.argerror(2, "export", ("field 'to' must be \"pytorch\", got %s (a run's trial as JSON or Graphviz dot: " ..
+      "nas.export)"):format(tostring(opts.to)), 2)
+  end
+  local norm = opts.norm
+  if norm ~= nil and (type(norm) ~= "table" or type(norm.mean) ~= "table" or type(norm.std) ~= "table") then
+    util.argerror(2, "export", "field 'norm' must be { mean = {...}, std = {...} }", 2)
+  end
+  if opts.notes ~= nil and type(opts.notes) ~= "table" then
+    util.argerror(2, "export", "field 'notes' must be a list of lines", 2)
+  end
+  local class = opts.class or "Net"
+  require("nas.store").mkdir(opts.dir)
+  local ok, msg = util.guard(2, self._m.export_pytorch, self._m, opts.dir, {
+    class = class, mean = norm and norm.mean, std = norm and norm.std, header = opts.header })
+  if not ok then error(msg, 2) end
+  local f, why = io.open(opts.dir .. "/README.txt", "wb")
+  if not f then error("export: " .. tostring(why), 2) end
+  f:write(M.pytorch_readme(opts.dir, class, self.net, norm, opts.notes))
+  f:close()
+  return { dir = opts.dir, files = { "model.py", "weights.pt", "README.txt" }, class = class }
+end
+
 -- The core's model handle (nas.core's model userdata), for the modules built
 -- on it (nas.supernet).
 function Model:handle() return self._m end

@@ -46,15 +46,20 @@ end
 
 -- trial:retrain{ epochs = N, ... } -> { test_accuracy =, test_loss =, ... }
 -- Trains the trial's net afresh on train + valid with the evaluator's recipe
--- (options override it) and measures the test split.
+-- (options override it) and measures the test split. The best trial of a search
+-- with an `out` folder saves the trained model in <out>/best (weights,
+-- graph.json, metrics.json; a later retrain replaces them); out = DIR saves
+-- any trial there. See docs/export.md.
+local best_in = setmetatable({}, { __mode = "k" }) -- the best trial -> its search's out folder
 function Trial:retrain(opts)
   local ev = evaluator_of[self]
   local net = self:net()
+  local evs = require "nas.evaluators"
   local r, msg
   if type(ev) == "table" and type(ev.retrain) == "function" then
-    r, msg = ev:retrain(net, opts)
+    r, msg = ev:retrain(net, evs.retrain_opts(ev, opts, self, best_in[self]))
   elseif opts and opts.data then
-    r, msg = require("nas.evaluators").retrain(net, opts)
+    r, msg = evs.retrain(net, evs.retrain_opts(nil, opts, self, best_in[self]))
   else
     error("retrain: this search's evaluator cannot retrain; pass data = (with .train and .test)", 2)
   end
@@ -404,6 +409,7 @@ end
 -- The result table of a search from its trials (by id).
 local function make_result(trials, best, obj, opts, extra)
   local result = { trials = trials, best = best, out = opts.out, objectives = obj.list }
+  if best then best_in[best] = opts.out end
   for k, v in pairs(extra or {}) do result[k] = v end
   local ok_trials = {}
   for _, t in ipairs(trials) do
