@@ -107,6 +107,9 @@ function S:search(ctx)
   if not ok then return nil, { error = "enas: " .. tostring(msg) } end
 
   -- derive: the policy's mode and a few draws, recorded and scored on the whole holdout
+  -- (a draw first: the policy learns from every reward told, and on a resumed
+  -- search that did not train makes its distributions)
+  policy:sample(P.space, nas.rng(seed, "advance"))
   local rng = nas.rng(seed, "final")
   local cands = { policy:mode() }
   for _ = 1, (o.final_samples or 10) do cands[#cands + 1] = policy:sample(P.space, rng) end
