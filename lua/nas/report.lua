@@ -74,15 +74,20 @@ local function file_exists(p)
   return false
 end
 
--- info, trials, running, graph_of(trial) for a run folder; opts.trials replaces the store's trials.
+-- info, trials, running, phases, graph_of(trial), close() for a run folder; `trials` replaces the store's.
 local function load(dir, trials)
-  local info, running, st = {}, {}, nil
+  local info, running, phases, st = {}, {}, {}, nil
   if file_exists(dir .. "/trials.db") then
     st = require("nas.store").open(dir, { readonly = true })
     local ok, err = pcall(function()
       info = st:run_info()
       if trials == nil then trials = st:trials{ graph = false } end
       running = st:running()
+      -- one-shot searches record the supernet's training in a phases table (a store that has one)
+      if type(st.phases) == "function" then
+        local okp, list = pcall(st.phases, st)
+        if okp and type(list) == "table" then phases = list end
+      end
     end)
     if not ok then
       st:close()
@@ -97,7 +102,7 @@ local function load(dir, trials)
     if st then return st:graph(t.cached_from or t.id) end
     return nil
   end
-  return info, trials, running, graph_of, function() if st then st:close() end end
+  return info, trials, running, phases, graph_of, function() if st then st:close() end end
 end
 
 -- ---- what the page shows -------------------------------------------------------
@@ -293,8 +298,22 @@ local function fidelity_curves(trials)
   return { points = points, genotypes = #multi }
 end
 
+-- The supernet's training of a one-shot search: the phases rows of kind
+-- 'epoch' that end an epoch, as { x = epoch, loss =, acc =, phase = }.
+local function supernet(phases)
+  local out = array{}
+  for _, p in ipairs(phases or {}) do
+    local d = type(p.data) == "table" and p.data or {}
+    if p.kind == "epoch" and not d.partial and finite(d.epoch) then
+      out[#out + 1] = { x = d.epoch, loss = opt(d.loss), acc = opt(d.accuracy),
+                        phase = type(d.phase) == "string" and d.phase or null }
+    end
+  end
+  return out
+end
+
 -- The page data (a plain table) and the best trial.
-function M.data(dir, info, trials, running)
+function M.data(dir, info, trials, running, phases)
   local objs = stats.parse_objectives(info.objectives)
   local best = stats.best(trials)
   local metrics, metric_numeric, dropped = metric_columns(trials, objs)
@@ -403,6 +422,7 @@ function M.data(dir, info, trials, running)
     max_parallel_dims = M.limits.parallel_dims,
     max_lines = M.limits.lines,
     curves = curves(trials) or null,
+    supernet = supernet(phases),
     fidelity_curves = fidelity_curves(trials) or null,
     log = array(read_tail(dir .. "/search.log", M.limits.log_lines)),
   }, best
@@ -437,9 +457,9 @@ function M.write(dir, opts)
   dir = dir:gsub("/+$", "")
   if dir == "" then dir = "/" end
   local vega = page.vega_script() -- first: a missing package fails before any work
-  local ok, info, trials, running, graph_of, close = pcall(load, dir, opts.trials)
+  local ok, info, trials, running, phases, graph_of, close = pcall(load, dir, opts.trials)
   if not ok then error("report: " .. bare(info), 2) end
-  local okd, data, best = pcall(M.data, dir, info, trials, running)
+  local okd, data, best = pcall(M.data, dir, info, trials, running, phases)
   local graph = {}
   if okd and best then
     local svg, n = require("nas.report_graph").svg(graph_of(best))

@@ -466,6 +466,39 @@ M.script = [==[
   // ---- learning curves -----------------------------------------------------------
   (function () {
     var box = $('curves-plots');
+    var S = D.supernet;
+    if (S && S.length > 0) {
+      // one-shot searches: the supernet's training, one point per finished epoch
+      var sp = [];
+      S.forEach(function (p) {
+        var tp = 'supernet epoch ' + fmt(p.x) + (p.phase ? ' (' + p.phase + ')' : '') + '\nloss ' + fmt(p.loss) +
+                 '\ntraining accuracy ' + fmt(p.acc);
+        if (p.loss !== null) sp.push({ x: p.x, y: p.loss, m: 'loss', tip: tp });
+        if (p.acc !== null) sp.push({ x: p.x, y: p.acc, m: 'training accuracy', tip: tp });
+      });
+      plot(box, 'supernet', 'one-shot search: the supernet\'s training loss and accuracy after each epoch', {
+        width: 560, height: 220,
+        data: [{ name: 'pts', values: sp }],
+        scales: [
+          { name: 'x', type: 'linear', domain: { data: 'pts', field: 'x' }, range: 'width', zero: false, nice: false },
+          { name: 'y', type: 'linear', domain: { data: 'pts', field: 'y' }, range: 'height', zero: true, nice: true },
+          { name: 'color', type: 'ordinal', domain: ['loss', 'training accuracy'], range: ['#d6453d', '#3b6db3'] }
+        ],
+        axes: [{ orient: 'bottom', scale: 'x', title: 'supernet epoch', tickMinStep: 1 }, { orient: 'left',
+            scale: 'y' }],
+        legends: [{ stroke: 'color', orient: 'right' }],
+        marks: [
+          { type: 'group', from: { facet: { name: 'series', data: 'pts', groupby: 'm' } },
+            marks: [{ type: 'line', from: { data: 'series' }, sort: { field: 'datum.x' }, interactive: false,
+                      encode: { enter: { x: { scale: 'x', field: 'x' }, y: { scale: 'y', field: 'y' },
+                                         stroke: { scale: 'color', field: 'm' }, strokeWidth: { value: 1.5 } } } }] },
+          { type: 'symbol', from: { data: 'pts' },
+            encode: { enter: { x: { scale: 'x', field: 'x' }, y: { scale: 'y', field: 'y' }, fill: { scale: 'color',
+                field: 'm' },
+                               size: { value: 22 }, tooltip: { field: 'tip' } } } }
+        ]
+      });
+    }
     var C = D.curves;
     if (C && C.series.length > 0) {
       var pts = [];
@@ -536,8 +569,10 @@ M.script = [==[
       });
       return;
     }
-    empty(box, 'No trial recorded a learning curve (metrics.curve: nas.train{ curve = true }), and no genotype ' +
-               'was evaluated at more than one fidelity.');
+    if (!(S && S.length > 0)) {
+      empty(box, 'No trial recorded a learning curve (metrics.curve: nas.train{ curve = true }), and no genotype ' +
+                 'was evaluated at more than one fidelity.');
+    }
   })();
   mark('curves');
 

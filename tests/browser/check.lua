@@ -231,7 +231,20 @@ if f then
 else
   print("browser: the NB201 page not checked (" .. nb .. "/nb201.csv is absent)")
 end
-check_page("one", report.write(run("one")))
+-- one trial, and a one-shot search's supernet epochs (rows of the store's phases table)
+local one = run("one")
+st = store.open(one, { create = false })
+for e = 1, 4 do st:phase_add("epoch", { epoch = e, epochs = 4, step = 5 * e, loss = 2 / e, accuracy = 0.2 * e }) end
+st:close()
+local _, data_one = check_page("one", report.write(one))
+local sp = data_one and plots((read(tmp .. "/one.dom.html")))
+for _, p in ipairs(sp or {}) do
+  if p.name == "supernet" then
+    check(p.symbol == 8 and p.line == 2,
+          ("one: the supernet plot shows %d points and %d lines"):format(p.symbol, p.line))
+  end
+end
+check(sp and #by_name(sp).supernet == 1, "one: no supernet plot")
 
 if #failures > 0 then
   for _, m in ipairs(failures) do io.stderr:write("FAIL ", m, "\n") end

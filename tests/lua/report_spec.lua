@@ -391,6 +391,25 @@ describe("nasrun report", function()
     assert.matches("No trial is ok yet", html:match('<section id="architecture">(.-)</section>'))
   end)
 
+  it("shows a one-shot search's supernet training (the store's phases table)", function()
+    local dir = helpers.fresh_dir("report", "oneshot")
+    search("one", dir)
+    local st = store.open(dir, { create = false })
+    for e = 1, 3 do
+      st:phase_add("epoch", { epoch = e, epochs = 3, step = 10 * e, loss = 2 / e, accuracy = 0.3 * e })
+    end
+    st:phase_add("epoch", { epoch = 3.5, partial = true, loss = 0.5 }) -- a stop inside an epoch: not an epoch's end
+    st:phase_add("derive", { note = "not an epoch" })
+    st:close()
+    local data = data_of(read(report.write(dir)))
+    assert.are.equal(3, #data.supernet)
+    for e, p in ipairs(data.supernet) do
+      assert.are.equal(e, p.x)
+      assert.is_true(math.abs(p.loss - 2 / e) < 1e-5 and math.abs(p.acc - 0.3 * e) < 1e-5)
+    end
+    assert.are.equal(1, #data.trials)
+  end)
+
   it("plots score against fidelity for a multi-fidelity run and score against params for one objective", function()
     local dir = helpers.fresh_dir("report", "fidelity")
     search("fidelity", dir)
