@@ -6,10 +6,14 @@
 --   nasrun examples/oneshot.lua method=darts guard=early_stop out=runs/oneshot
 --
 -- One supernet (spaces/cell.lua: every edge holds all five ops) is trained on the
--- training split only; the method picks one op per edge; the derived cell is then
--- trained as a normal net on train + valid for retrain_epochs and measured on
--- the test set (its only use). With out=DIR the searched supernet (weights and
--- logits) is saved to DIR/supernet.pt (+ .arch.json) and the result to DIR/result.json.
+-- training split only, through nas.search with a one-shot strategy
+-- (strategies/<method>.lua): the subnets it scores are the search's trials, the
+-- chosen one is result.best. The derived cell is then trained as a normal net on
+-- train + valid for retrain_epochs (result.best:retrain) and measured on the test
+-- set (its only use). With out=DIR the search is stored in DIR (trials.db, a
+-- checkpoint of the supernet after every epoch: the same command resumes a killed
+-- search), the searched supernet (weights and logits) is saved to DIR/supernet.pt
+-- (+ .arch.json) and the result to DIR/result.json.
 local nas = require "nas"
 local space = require "spaces.cell"
 
@@ -42,50 +46,39 @@ if not default_epochs[opt.method] then
 end
 
 local data = nas.data.fashion_mnist{ valid = 5000, seed = opt.seed }
-local common = {
-  space = space, data = data, epochs = opt.epochs > 0 and opt.epochs or default_epochs[opt.method],
-  samples = opt.samples > 0 and opt.samples or nil, seed = opt.seed, max_seconds = opt.minutes * 60,
-  progress = (function()
-    local last = -1
-    return function(p)
-      local pct = p.total_steps and math.floor(100 * p.step / p.total_steps) or 0
-      if p.phase and p.phase ~= "train" or pct >= last + 10 then
-        last = pct
-        io.write(("  %s %s step %s/%s loss %.3f%s\n"):format(opt.method, p.phase or "train", tostring(p.step),
-          tostring(p.total_steps), p.loss or 0 / 0, p.best and (" best %.4f"):format(p.best) or ""))
-        io.flush()
-      end
-    end
-  end)(),
-}
+local o = { epochs = opt.epochs > 0 and opt.epochs or default_epochs[opt.method],
+            samples = opt.samples > 0 and opt.samples or nil }
 if opt.method == "darts" then
-  common.guard = opt.guard ~= "none" and opt.guard or nil
-  common.order = opt.order
-  common.derive = opt.derive ~= "" and opt.derive or nil
+  o.guard = opt.guard ~= "none" and opt.guard or nil
+  o.order = opt.order
+  o.derive = opt.derive ~= "" and opt.derive or nil
 elseif opt.method == "gdas" then
-  common.order = opt.order
-  common.derive = opt.derive ~= "" and opt.derive or nil
+  o.order = opt.order
+  o.derive = opt.derive ~= "" and opt.derive or nil
 elseif opt.method == "spos" then
-  common.trials = opt.trials
+  o.trials = opt.trials
 end
 
 print(("%s on the cell space (C = 8, N = 1), Fashion-MNIST; search capped at %g min"):format(opt.method, opt.minutes))
-local r = assert(require("strategies." .. opt.method).run(common))
-local arch = space.arch_string(r.genotype)
-print(("derived cell %s after %.0f s%s"):format(arch, r.seconds, r.stopped and (" (" .. r.stopped .. ")") or ""))
-if opt.out ~= "" then
-  require("nas.store").mkdir(opt.out)
-  r.supernet:save(opt.out .. "/supernet.pt")
-end
+local result = nas.search{
+  space = space, strategy = require("strategies." .. opt.method).new(o), seed = opt.seed,
+  evaluate = nas.train{ data = data, epochs = opt.retrain_epochs }, -- the recipe of result.best:retrain
+  budget = { minutes = opt.minutes }, out = opt.out ~= "" and opt.out or nil,
+}
+local r = result.oneshot
+if not result.best then error("the search chose no subnet: " .. tostring(r and r.error or result.stopped), 0) end
+local arch = space.arch_string(result.best.genotype)
+print(("derived cell %s (trial #%d of %d, score %.4f with the supernet's weights) after %.0f s%s"):format(arch,
+  result.best.id, #result.trials, result.best.score, result.seconds, r.stopped and (" (" .. r.stopped .. ")") or ""))
+if opt.out ~= "" then r.supernet:save(opt.out .. "/supernet.pt") end
 r.supernet.model:release()
 
-local net = assert(space:build(r.genotype))
-local final = require("nas.evaluators").retrain(net, { data = data, epochs = opt.retrain_epochs,
-                                                        fraction = opt.retrain_fraction, seed = opt.seed })
-print(("derived cell: %d params, test accuracy %.4f after %d epoch(s) on train + valid"):format(net:params(),
+local final = result.best:retrain{ seed = opt.seed, fraction = opt.retrain_fraction }
+local params = result.best.metrics.params
+print(("derived cell: %d params, test accuracy %.4f after %d epoch(s) on train + valid"):format(params,
   final.test_accuracy, opt.retrain_epochs))
-local out = { method = opt.method, arch = arch, genotype = r.genotype, search_seconds = r.seconds,
-              stopped = r.stopped, params = net:params(), test_accuracy = final.test_accuracy }
+local out = { method = opt.method, arch = arch, genotype = result.best.genotype, search_seconds = result.seconds,
+              stopped = r.stopped, params = params, test_accuracy = final.test_accuracy, trials = #result.trials }
 if opt.out ~= "" then
   local f = assert(io.open(opt.out .. "/result.json", "wb"))
   f:write(require("nas.json").encode(out))
