@@ -185,7 +185,7 @@ M.script = [==[
         scales: [
           { name: 'x', type: 'linear', domain: { data: 'points', field: 'x' }, range: 'width', zero: false,
               nice: false },
-          { name: 'y', type: 'linear', domain: [floor, ys[1] + pad], range: 'height', zero: false, nice: false },
+          { name: 'y', type: 'linear', domain: [floor - pad * 0.6, ys[1] + pad], range: 'height', zero: false, nice: false },
           statusScale(),
           { name: 'shape', type: 'ordinal', domain: STATUS_ORDER, range: ['circle', 'circle', 'cross',
               'triangle-down'] }
@@ -627,6 +627,7 @@ M.script = [==[
     { label: 'score', num: true, get: function (t) { return t.score; } }
   ];
   if (D.fidelity_name) COLUMNS.push({ label: D.fidelity_name, num: true, get: function (t) { return t.fidelity; } });
+  COLUMNS.push({ label: 'genotype', cls: 'geno', get: genoText });
   D.metrics.forEach(function (name, i) {
     COLUMNS.push({ label: name, num: D.metric_numeric[i], get: function (t) { return t.m[i]; } });
   });
@@ -634,7 +635,6 @@ M.script = [==[
   if (trials.some(function (t) { return t.worker !== null; })) {
     COLUMNS.push({ label: 'worker', num: true, get: function (t) { return t.worker; } });
   }
-  COLUMNS.push({ label: 'genotype', cls: 'geno', get: genoText });
   COLUMNS.push({ label: 'note', get: function (t) {
     if (t.reason !== null) return t.reason;
     if (t.cached !== null) return 'same graph as #' + t.cached;

@@ -29,7 +29,12 @@ end
 
 local SKIP = { op = true, inputs = true, shape = true, params = true, flops = true }
 -- attribute values left out of a label (the usual defaults)
-local QUIET = { bias = 1, dilation = 1, groups = 1, padding = "same" }
+local QUIET = { bias = 1, dilation = 1, groups = 1, padding = "same", affine = 1, momentum = 0.1, eps = 1e-5 }
+local function quiet(k, v)
+  local q = QUIET[k]
+  if type(q) == "number" and type(v) == "number" then return math.abs(v - q) <= 1e-6 * math.abs(q) end
+  return q == v
+end
 
 -- The dot text of a net (nas.net); returns dot, number of nodes.
 function M.dot_text(net)
@@ -51,7 +56,7 @@ function M.dot_text(net)
     else
       local keys = {}
       for k in pairs(node) do
-        if type(k) == "string" and not SKIP[k] and QUIET[k] ~= node[k] then keys[#keys + 1] = k end
+        if type(k) == "string" and not SKIP[k] and not quiet(k, node[k]) then keys[#keys + 1] = k end
       end
       table.sort(keys)
       local attrs = {}

@@ -204,7 +204,7 @@ table.data th { background: #f0f3f8; position: sticky; top: 0; cursor: pointer; 
 table.data th.sorted-asc::after { content: " \25B2"; font-size: 10px; }
 table.data th.sorted-desc::after { content: " \25BC"; font-size: 10px; }
 table.data td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-table.data td.geno { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; min-width: 220px;
+table.data td.geno { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; min-width: 340px;
                      overflow-wrap: anywhere; }
 table.data tr.best td { background: #fff6d6; }
 table.data tr.st-failed td.st { color: #c0392b; }
