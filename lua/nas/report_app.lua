@@ -185,7 +185,8 @@ M.script = [==[
         scales: [
           { name: 'x', type: 'linear', domain: { data: 'points', field: 'x' }, range: 'width', zero: false,
               nice: false },
-          { name: 'y', type: 'linear', domain: [floor - pad * 0.6, ys[1] + pad], range: 'height', zero: false, nice: false },
+          { name: 'y', type: 'linear', domain: [floor - pad * 0.6, ys[1] + pad], range: 'height', zero: false,
+            nice: false },
           statusScale(),
           { name: 'shape', type: 'ordinal', domain: STATUS_ORDER, range: ['circle', 'circle', 'cross',
               'triangle-down'] }
