@@ -11,6 +11,9 @@
 --   - a hostile run (payloads in genotype values, decision and metric names,
 --     reasons and the script path) runs none of its payloads: the title is
 --     not changed and no element of theirs exists.
+-- The runs: a parallel one with failures, rejections and curves, a hostile
+-- copy of it, a Hyperband run, an NB201 run (when the table is there), a
+-- one-trial run and a one-shot (DARTS) run.
 -- Prints "browser: N checks ok", or the failures and exits 1.
 local nas = require "nas"
 local json = require "nas.json"
@@ -161,6 +164,15 @@ local function check_page(name, html_path)
   elseif data.fidelity_curves then
     check(one("curves").symbol == #data.fidelity_curves.points, name .. ": score against fidelity points")
   end
+  if data.supernet and #data.supernet > 0 then
+    local want = 0
+    for _, p in ipairs(data.supernet) do
+      if p.loss ~= nil then want = want + 1 end
+      if p.acc ~= nil then want = want + 1 end
+    end
+    check(one("supernet").symbol == want, ("%s: the supernet plot shows %s points, %d expected"):format(
+      name, tostring(one("supernet").symbol), want))
+  end
   local workers = {}
   for _, r in ipairs(data.trials) do workers[r[7] or "c"] = true end
   local nw = 0
@@ -231,20 +243,9 @@ if f then
 else
   print("browser: the NB201 page not checked (" .. nb .. "/nb201.csv is absent)")
 end
--- one trial, and a one-shot search's supernet epochs (rows of the store's phases table)
-local one = run("one")
-st = store.open(one, { create = false })
-for e = 1, 4 do st:phase_add("epoch", { epoch = e, epochs = 4, step = 5 * e, loss = 2 / e, accuracy = 0.2 * e }) end
-st:close()
-local _, data_one = check_page("one", report.write(one))
-local sp = data_one and plots((read(tmp .. "/one.dom.html")))
-for _, p in ipairs(sp or {}) do
-  if p.name == "supernet" then
-    check(p.symbol == 8 and p.line == 2,
-          ("one: the supernet plot shows %d points and %d lines"):format(p.symbol, p.line))
-  end
-end
-check(sp and #by_name(sp).supernet == 1, "one: no supernet plot")
+check_page("one", report.write(run("one")))
+local _, darts = check_page("darts", report.write(run("darts")))
+check(darts and #darts.supernet == 2, "darts: the supernet's two epochs are not in the page's data")
 
 if #failures > 0 then
   for _, m in ipairs(failures) do io.stderr:write("FAIL ", m, "\n") end

@@ -12,8 +12,11 @@
 --                 to report on while it runs)
 --       nb201     regularized evolution on the NAS-Bench-201 table (simulated
 --                 training; needs ../shared/bench/nb201/)
+--       darts     a one-shot search (DARTS, a small cell supernet, 2 epochs on 400
+--                 Fashion-MNIST rows): supernet epochs in the store's phases table
 --       one       a single trial
--- Scores are made up from the net's size (no training): each search takes seconds.
+-- Except darts, scores are made up from the net's size (no training): each
+-- search takes seconds.
 local nas = require "nas"
 local core = require "nas.core"
 local tiny = require "tests.lua.tiny_search"
@@ -70,6 +73,16 @@ elseif kind == "nb201" then
     evaluate = nas.bench.nb201{ path = dir .. "/nb201.csv", path12 = dir .. "/nb201_12epoch.csv" },
     objectives = { nas.maximize "accuracy", nas.minimize "params" },
     budget = { trials = trials or 60 }, seed = 11, out = out, progress = false,
+  }
+elseif kind == "darts" then
+  -- a one-shot search: a small DARTS supernet trained 2 epochs on 400 Fashion-MNIST rows
+  local data = nas.data.fashion_mnist{ valid = 100, seed = 1 }
+  data.train = data.train:subset(400, 1)
+  r = nas.search{
+    space = require("spaces.cell").with{ C = 4 },
+    strategy = require("strategies.darts").new{ epochs = 2, batch = 32, derive_rows = 100, derive_samples = 2 },
+    evaluate = nas.train{ data = data, epochs = 1, batch = 64 }, budget = { minutes = 10 }, seed = 5, out = out,
+    progress = false,
   }
 elseif kind == "one" then
   r = nas.search{
