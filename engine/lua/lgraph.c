@@ -1,4 +1,5 @@
 /* nas.Graph: the architecture IR as Lua userdata. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,8 @@ static int read_inputs(lua_State *L, int t, int arg, int *inputs) {
     lua_geti(L, t, i);
     int ok = 0;
     lua_Integer v = lua_tointegerx(L, -1, &ok);
-    if (!ok) luaL_argerror(L, arg, lua_pushfstring(L, "input %d is not a node id", (int)i));
+    if (!ok || v < INT_MIN || v > INT_MAX) /* never truncated into another node's id */
+      luaL_argerror(L, arg, lua_pushfstring(L, "input %d is not a node id", (int)i));
     inputs[i - 1] = (int)v;
     lua_pop(L, 1);
   }
@@ -180,7 +182,7 @@ static int spec_fail(lua_State *L, const char *fname, const char *fmt, const cha
 static int read_id(lua_State *L, int idx, int *out) {
   int ok = 0;
   lua_Integer v = lua_tointegerx(L, idx, &ok);
-  if (!ok || lua_type(L, idx) != LUA_TNUMBER) return 0;
+  if (!ok || lua_type(L, idx) != LUA_TNUMBER || v < INT_MIN || v > INT_MAX) return 0;
   *out = (int)v;
   return 1;
 }
@@ -382,7 +384,7 @@ static int g_memory(lua_State *L) {
   nas_graph *g = lnas_check_graph(L, 1);
   lua_Integer batch = luaL_optinteger(L, 2, 1);
   luaL_argcheck(L, batch >= 1, 2, "batch must be >= 1");
-  lua_pushinteger(L, nas_graph_memory_bytes(g, (int)batch));
+  lua_pushinteger(L, nas_graph_memory_bytes(g, batch > INT_MAX ? INT_MAX : (int)batch)); /* it saturates */
   return 1;
 }
 static int g_layers(lua_State *L) {
@@ -443,7 +445,9 @@ static int l_graph_from_table(lua_State *L) {
   if (lua_getfield(L, 1, "input") != LUA_TTABLE) luaL_argerror(L, 1, "field 'input' (shape) is required");
   read_dims(L, lua_gettop(L), 1, &ndim, dims);
   lua_pop(L, 1);
-  int output = (int)lnas_opt_int(L, 1, "output", -1);
+  lua_Integer out = lnas_opt_int(L, 1, "output", -1);
+  if (out > INT_MAX) luaL_argerror(L, 1, "field 'output' is not a node id");
+  int output = out < 0 ? -1 : (int)out; /* < 0: the last node */
   if (lua_getfield(L, 1, "nodes") != LUA_TTABLE) luaL_argerror(L, 1, "field 'nodes' (a list) is required");
   int nodes = lua_gettop(L);
   int n = (int)luaL_len(L, nodes);
