@@ -45,6 +45,17 @@ M.script = [==[
     return String(v);
   }
   function empty(parent, text) { parent.appendChild(el('p', 'empty', text)); }
+  // a number as C's printf("%.6g") writes it: the labels the report's Lua side gives decision values
+  function g6(v) {
+    if (v === 0 || !isFinite(v)) return String(v);
+    var m = v.toExponential(5).split('e'), e = Number(m[1]);
+    if (e < -4 || e >= 6) {
+      var mant = m[0].indexOf('.') >= 0 ? m[0].replace(/0+$/, '').replace(/\.$/, '') : m[0];
+      return mant + 'e' + (e < 0 ? '-' : '+') + (Math.abs(e) < 10 ? '0' : '') + Math.abs(e);
+    }
+    var f = v.toFixed(5 - e);
+    return f.indexOf('.') >= 0 ? f.replace(/0+$/, '').replace(/\.$/, '') : f;
+  }
 
   // ---- trials ----------------------------------------------------------------
   var trials = D.trials.map(function (r) {
@@ -391,7 +402,7 @@ M.script = [==[
         var e = extent(use.map(function (t) { return t.g[gi[k]]; })) || [0, 1];
         return { numeric: true, lo: e[0], hi: e[1] };
       }
-      var pos = {}, n = d.groups.length;
+      var pos = Object.create(null), n = d.groups.length;
       d.groups.forEach(function (g, i) { pos[g.label] = n > 1 ? i / (n - 1) : 0.5; });
       return { numeric: false, pos: pos, labels: d.groups.map(function (g) { return g.label; }) };
     });
@@ -401,7 +412,7 @@ M.script = [==[
         for (var i = 0; i < d.groups.length; i++) if (d.groups[i].lo !== undefined && v >= d.groups[i].lo
             && v <= d.groups[i].hi) return d.groups[i].label;
       }
-      if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+      if (typeof v === 'number') return Number.isInteger(v) ? String(v) : g6(v);
       if (typeof v === 'object') return JSON.stringify(v);
       return String(v);
     }
@@ -646,7 +657,7 @@ M.script = [==[
     var box = $('failed-table');
     var bad = trials.filter(function (t) { return t.status !== 'ok'; });
     if (bad.length === 0) { empty(box, 'No failed or rejected trials.'); return; }
-    var counts = {};
+    var counts = Object.create(null);
     bad.forEach(function (t) {
       var k = t.status + ': ' + (t.reason || '?').replace(/-?[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?/gi, 'N');
       counts[k] = (counts[k] || 0) + 1;
