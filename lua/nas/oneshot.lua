@@ -86,7 +86,8 @@ end
 function Ctx:message(line) self.s.prog:message(line) end
 
 -- The progress line while the supernet trains: a live status line on a
--- terminal; elsewhere a line every quarter of an epoch.
+-- terminal; elsewhere a line every quarter of an epoch (the epoch's end has
+-- its own line: ctx:checkpoint).
 function Ctx:progress(info, label)
   local prog = self.s.prog
   label = label or (self.name .. " supernet")
@@ -95,7 +96,7 @@ function Ctx:progress(info, label)
   if not prog.live and info.step and info.total_steps and info.epochs then
     local per = info.total_steps / math.max(1, info.epochs)
     local q = math.floor(4 * info.step / math.max(1, per))
-    if q ~= self.quarter then
+    if q ~= self.quarter and q % 4 ~= 0 then
       self.quarter = q
       prog:message(("%s epoch %s/%d step %d/%d loss %s (%.0fs)"):format(label, tostring(info.epoch), info.epochs,
         info.step, info.total_steps, type(info.loss) == "number" and ("%.4f"):format(info.loss) or "-",
