@@ -3,9 +3,12 @@
  *   nasrun [options] [script [args]]
  *
  * The script's arguments arrive in the global `arg` as with lua (arg[0] is
- * the script). Errors print `file:line: message` with a traceback and exit 1.
+ * the script). Errors print `file:line: message` with a traceback and exit 1;
+ * a bad option or a script that cannot be read exits 2, a Ctrl-C 130 (the
+ * message alone).
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -87,6 +90,7 @@ static int msghandler(lua_State *L) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
     msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
   }
+  if (nas_interrupt_pending()) return 1; /* Ctrl-C: the message alone, no traceback */
   luaL_traceback(L, L, msg, 1);
   return 1;
 }
@@ -182,11 +186,20 @@ typedef struct options {
   const char *device;
 } options;
 
+/* A whole decimal number that fits a long long (not "1e3", not 2^63). */
 static int parse_int(const char *s, long long *out) {
   char *end;
   if (!s || !*s) return 0;
+  errno = 0;
   *out = strtoll(s, &end, 10);
-  return *end == '\0';
+  return *end == '\0' && errno == 0;
+}
+
+/* cpu, cuda or cuda:N (N a device index >= 0). */
+static int valid_device(const char *d) {
+  if (strcmp(d, "cpu") == 0 || strcmp(d, "cuda") == 0) return 1;
+  long long n;
+  return strncmp(d, "cuda:", 5) == 0 && d[5] >= '0' && d[5] <= '9' && parse_int(d + 5, &n) && n <= INT_MAX;
 }
 
 /* Returns 0 on success, 1 to exit successfully (help/version), -1 on error. */
@@ -206,13 +219,16 @@ static int collect(int argc, char **argv, options *o) {
       return 1;
     }
     if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
-      if (++i >= argc) { l_message(progname, "option needs an argument"); return -1; }
+      if (++i >= argc) { fprintf(stderr, "%s: option '%s' needs an argument\n", progname, a); return -1; }
       continue; /* run later, in order */
     }
     if (strcmp(a, "--threads") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--workers") == 0) {
       long long v;
       if (i + 1 >= argc || !parse_int(argv[i + 1], &v)) {
-        fprintf(stderr, "%s: %s needs an integer argument\n", progname, a);
+        if (i + 1 < argc && errno == ERANGE)
+          fprintf(stderr, "%s: %s '%s' is out of range (a 64-bit integer)\n", progname, a, argv[i + 1]);
+        else
+          fprintf(stderr, "%s: %s needs an integer argument\n", progname, a);
         return -1;
       }
       if (a[2] == 't') {
@@ -230,7 +246,7 @@ static int collect(int argc, char **argv, options *o) {
     if (strcmp(a, "--device") == 0) {
       if (i + 1 >= argc) { fprintf(stderr, "%s: --device needs an argument (cpu, cuda, cuda:N)\n", progname); return -1; }
       o->device = argv[++i];
-      if (strcmp(o->device, "cpu") != 0 && strncmp(o->device, "cuda", 4) != 0) {
+      if (!valid_device(o->device)) {
         fprintf(stderr, "%s: unknown device '%s' (cpu, cuda or cuda:N)\n", progname, o->device);
         return -1;
       }
@@ -449,8 +465,9 @@ static int pmain(lua_State *L) {
     lua_pushinteger(L, code);
     return 1;
   } else if (o.script) {
-    if (handle_script(L, argv, o.script, argc) != LUA_OK) {
-      lua_pushinteger(L, 1);
+    int st = handle_script(L, argv, o.script, argc);
+    if (st != LUA_OK) {
+      lua_pushinteger(L, st == LUA_ERRFILE ? 2 : 1); /* a script that cannot be read: a usage error */
       return 1;
     }
   } else if (!has_e) {
@@ -484,6 +501,7 @@ int main(int argc, char **argv) {
   lua_pushlightuserdata(L, argv);
   int status = lua_pcall(L, 2, 1, 0);
   int code = status == LUA_OK ? (int)lua_tointeger(L, -1) : 1;
+  if (code != 0 && nas_interrupt_pending()) code = 128 + SIGINT; /* as a shell reports a Ctrl-C */
   report(L, status);
   lua_close(L);
   return code;

@@ -657,6 +657,7 @@ function M.run(opts)
         end
       end)
       if not okw then
+        if is_interrupt(werr) then error(werr, 0) end -- Ctrl-C during the write: not a full disk
         error(("search: cannot write trial #%d to %s/trials.db (%s; is the disk full?). The trials stored " ..
                "before it are safe: run the same command again when there is space, and the search resumes")
                :format(t.id, opts.out, tostring(werr):gsub("^trial store: LuaSQL: ", ""):gsub(" %(in: .*$", "")), 0)
@@ -794,6 +795,13 @@ function M.run(opts)
                                                         oneshot = oneshot_result })
   parallel.keep_result(k, compact(result))
 
+  -- A Ctrl-C can land after a trial's row was written and before it was kept
+  -- here: the store's count is what a resumed search replays.
+  local nstored = #trials
+  if not ok and store then
+    local okc, c = pcall(store.count, store)
+    if okc and c > nstored then nstored = c end
+  end
   if store then store:close() end
   unlock()
   local function close_log()
@@ -802,7 +810,7 @@ function M.run(opts)
 
   if not ok then
     if is_interrupt(err) then
-      local msg = ("interrupted: search stopped after %d trials%s; best so far: %s"):format(#trials,
+      local msg = ("interrupted: search stopped after %d trials%s; best so far: %s"):format(nstored,
         opts.out and (" (stored in %s; run the script again to resume)"):format(opts.out) or "",
         best and ("#%d score %.4f"):format(best.id, best.score) or "none")
       prog:message(msg)
