@@ -72,7 +72,7 @@ M.script = [==[
     });
     return parts.join(' ');
   }
-  // the hover text of a trial (made once, on first use)
+  // the hover text of a trial (made on first hover; plots carry the trial's id as their tooltip value)
   function tip(t) {
     if (t.tipText === undefined) t.tipText = makeTip(t);
     return t.tipText;
@@ -95,6 +95,7 @@ M.script = [==[
   var tipEl = $('nas-tip');
   function tooltip(handler, event, item, value) {
     if (value === null || value === undefined || value === '') { tipEl.hidden = true; return; }
+    if (typeof value === 'number' && byId[value]) value = tip(byId[value]); // a trial's id: its hover text
     tipEl.textContent = typeof value === 'string' ? value : JSON.stringify(value, null, 1);
     tipEl.hidden = false;
     var x = event.clientX + 14, y = event.clientY + 14;
@@ -178,7 +179,7 @@ M.script = [==[
       trials.forEach(function (t) {
         var x = xOf(t);
         if (x === null || x === undefined) return;
-        out.push({ x: x, y: t.score !== null ? t.score : floor, cat: t.cat, tip: tip(t) });
+        out.push({ x: x, y: t.score !== null ? t.score : floor, cat: t.cat, tip: t.id });
       });
       return out;
     }
@@ -266,7 +267,7 @@ M.script = [==[
         var x = P.axes[ix].score ? t.score : t.m[idx[ix]];
         var y = P.axes[iy].score ? t.score : t.m[idx[iy]];
         if (typeof x !== 'number' || typeof y !== 'number') return;
-        pts.push({ x: x, y: y, f: front[t.id] ? 'Pareto front' : 'dominated', tip: tip(t) });
+        pts.push({ x: x, y: y, f: front[t.id] ? 'Pareto front' : 'dominated', tip: t.id });
       });
       var ax = P.axes[ix], ay = P.axes[iy];
       // the staircase of a front of two objectives; a projection of more: straight segments
@@ -418,7 +419,7 @@ M.script = [==[
     }
     var pts = [], ticks = [];
     use.forEach(function (t) {
-      var tp = tip(t);
+      var tp = t.id;
       dims.forEach(function (d, k) {
         var v = t.g[gi[k]], m = maps[k], y;
         if (m.numeric) y = typeof v === 'number' ? (m.hi > m.lo ? (v - m.lo) / (m.hi - m.lo) : 0.5) : null;
@@ -515,7 +516,7 @@ M.script = [==[
     if (C && C.series.length > 0) {
       var pts = [];
       C.series.forEach(function (s) {
-        var t = byId[s.id], tp = t ? tip(t) : 'trial #' + s.id;
+        var t = byId[s.id], tp = t ? t.id : 'trial #' + s.id;
         s.v.forEach(function (v, i) { if (v !== null) pts.push({ id: s.id, x: i + 1, y: v, s: t
             && t.score !== null ? t.score : v, tip: tp }); });
       });
@@ -552,7 +553,7 @@ M.script = [==[
     if (F && F.points.length > 0) {
       var fp = F.points.map(function (p) {
         var t = byId[p.id];
-        return { gk: p.gk, x: p.x, y: p.y, tip: t ? tip(t) : 'trial #' + p.id };
+        return { gk: p.gk, x: p.x, y: p.y, tip: t ? t.id : 'trial #' + p.id };
       });
       plot(box, 'curves', 'score against ' + (D.fidelity_name || 'fidelity') + ', one line per genotype ('
           + F.genotypes +
@@ -609,7 +610,7 @@ M.script = [==[
     var uname = unit === 3600 ? 'hours' : unit === 60 ? 'minutes' : 'seconds';
     var items = rows.map(function (t) {
       return { w: wname(t), a: t.t0 / unit, b: Math.max(t.t1, t.t0) / unit,
-          cat: t.cat, tip: tip(t) };
+          cat: t.cat, tip: t.id };
     });
     plot(box, 'timeline', 'each bar: one trial, from its start to its end, on the worker that ran it', {
       width: 760, height: Math.max(60, 22 * names.length),
@@ -705,13 +706,18 @@ M.script = [==[
     });
     thead.appendChild(head); tab.appendChild(thead);
     var body = el('tbody');
+    // each row a copy of one empty row (quicker than creating every cell), filled with textContent
+    var proto = el('tr');
+    COLUMNS.forEach(function (c) { proto.appendChild(el('td', (c.num ? 'num' : '') + (c.cls ? ' ' + c.cls : ''))); });
     var rows = trials.map(function (t) {
-      var tr = el('tr', 'st-' + t.status + (t.id === D.best ? ' best' : ''));
+      var tr = proto.cloneNode(true);
+      tr.className = 'st-' + t.status + (t.id === D.best ? ' best' : '');
       tr.setAttribute('data-id', String(t.id));
+      var td = tr.firstChild;
       var vals = COLUMNS.map(function (c) {
         var v = c.get(t);
-        var td = el('td', (c.num ? 'num' : '') + (c.cls ? ' ' + c.cls : ''), fmt(v));
-        tr.appendChild(td);
+        td.textContent = fmt(v);
+        td = td.nextSibling;
         return v;
       });
       return { tr: tr, vals: vals, status: t.status, text: null };
