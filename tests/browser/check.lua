@@ -234,6 +234,44 @@ check(select(2, dom:gsub("<script", "")) == 4, "hostile: a <script> element was 
 local failed = dom:match('<section id="failed">(.-)</section>') or ""
 check(failed:find("&lt;img src=x onerror=", 1, true) ~= nil, "hostile: the reason is not shown as text")
 
+-- Hovering: a copy of the hostile page with a script of this test at its end,
+-- which moves the pointer over the last trial's point in the history (a
+-- failed trial whose reason is a payload) once the page has rendered, and
+-- copies the hover box's text into the page.
+do
+  local HOVER = [[
+<script>
+(function poll() {
+  if (document.body.getAttribute('data-rendered') !== 'yes') { setTimeout(poll, 50); return; }
+  var pts = document.querySelectorAll('[data-plot="history-trial"] g.mark-symbol.role-mark path');
+  var p = pts[pts.length - 1], r = p.getBoundingClientRect();
+  var o = { bubbles: true, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2 };
+  p.dispatchEvent(new MouseEvent('mouseover', o));
+  p.dispatchEvent(new MouseEvent('mousemove', o));
+  setTimeout(function () {
+    var out = document.createElement('pre');
+    out.id = 'hover-text';
+    out.textContent = (document.getElementById('nas-tip').hidden ? 'HIDDEN ' : '') +
+                      document.getElementById('nas-tip').textContent;
+    document.body.appendChild(out);
+  }, 100);
+})();
+</script>
+]]
+  local html = read(hostile .. "/report.html")
+  local at = html:find("</body>", 1, true)
+  local path = hostile .. "/hover.html"
+  local hf = assert(io.open(path, "wb"))
+  hf:write(html:sub(1, at - 1), HOVER, html:sub(at))
+  hf:close()
+  local hdom = browse(path, "hover")
+  local text = unescape(hdom:match('<pre id="hover%-text">(.-)</pre>') or "")
+  check(text:find("^trial #%d+  failed") ~= nil, "hover: no hover text for the last trial (got: " .. text .. ")")
+  check(text:find("reason: " .. PAYLOADS[#PAYLOADS], 1, true) ~= nil, "hover: the reason is not in the hover text")
+  check(hdom:match("<title>(.-)</title>") == "nasrun report: hostile", "hover: the title changed")
+  check(not hdom:find("<img", 1, true), "hover: an <img> element was injected")
+end
+
 check_page("fidelity", report.write(run("fidelity")))
 local nb = os.getenv("NAS_NB201") or "../shared/bench/nb201"
 local f = io.open(nb .. "/nb201.csv")
