@@ -449,6 +449,12 @@ function M.write(dir, opts)
   if opts.trials ~= nil and type(opts.trials) ~= "table" then
     util.argerror(2, "report", "field 'trials' must be a list of trials (as store:trials() gives)", 2)
   end
+  for i, t in ipairs(opts.trials or {}) do
+    if type(t) ~= "table" or math.type(t.id) ~= "integer" or type(t.status) ~= "string" then
+      util.argerror(2, "report", ("field 'trials': item %d is not a trial (a table with an integer id and a " ..
+                                  "status, as store:trials() gives)"):format(i), 2)
+    end
+  end
   for _, k in ipairs({ "title", "note" }) do
     if opts[k] ~= nil and type(opts[k]) ~= "string" then
       util.argerror(2, "report", ("field '%s' must be a string"):format(k), 2)

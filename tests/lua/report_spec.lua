@@ -301,6 +301,9 @@ describe("nas.report on a real search", function()
     assert.has_error(function() report.write(nil) end, "bad argument #1 to 'report' (run folder (string) expected)")
     assert.has_error(function() report.write(dir, { trials = 3 }) end,
       "bad argument #2 to 'report' (field 'trials' must be a list of trials (as store:trials() gives))")
+    assert.has_error(function() report.write(dir, { trials = { { id = 1, status = "ok" }, { status = "ok" } } }) end,
+      "bad argument #2 to 'report' (field 'trials': item 2 is not a trial (a table with an integer id and a " ..
+      "status, as store:trials() gives))")
   end)
 end)
 
