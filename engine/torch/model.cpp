@@ -6,10 +6,13 @@
  * Mixed nodes (supernets) are mixed per the model's mix mode (nas.h,
  * "Supernets"); their architecture logits are not submodule parameters.
  *
- * Weights file format: the bytes of torch::pickle_save of a
- * Dict[str, Tensor] (parameters then buffers, contiguous NCHW, on CPU) — the
- * zip format of Python's torch.save, so `torch.load(path)` in Python returns
- * a state_dict for a PyTorch module with the same submodule names.
+ * Weights file format: a Dict[str, Tensor] (parameters then buffers,
+ * contiguous NCHW, on CPU) in the zip format of Python's torch.save, so
+ * `torch.load(path)` in Python returns a state_dict for a PyTorch module with
+ * the same submodule names. It is what torch::pickle_save writes, less the
+ * TorchScript type tag around the dict (torch.jit._pickle.restore_type_tag),
+ * which Python's torch.load(weights_only=True) refuses (the default from
+ * PyTorch 2.6 on). torch::pickle_load reads both.
  *
  * Export to PyTorch (nas_model_export_pytorch): model.py is python_source's
  * text (ops.cpp: each op's emitter), weights.pt the same kind of file holding
@@ -19,6 +22,8 @@
 #include "torch_impl.h"
 
 #include <ATen/Parallel.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/version.h>
 
 #include <algorithm>
@@ -379,8 +384,32 @@ template <class Keep> c10::Dict<std::string, at::Tensor> state_dict(nas_model *m
   return dict;
 }
 
+/* torch::pickle_save's archive (the pickle as data.pkl, each tensor's
+ * storage as data/<i>) with an untagged dict: see the top of the file. */
+std::vector<char> state_bytes(const c10::Dict<std::string, at::Tensor> &dict) {
+  std::vector<char> pkl, out;
+  torch::jit::Pickler p([&pkl](const char *b, size_t n) { pkl.insert(pkl.end(), b, b + n); }, nullptr, nullptr,
+                        nullptr, nullptr, /*tag_aggregates=*/false);
+  p.protocol();
+  p.pushIValue(c10::IValue(dict));
+  p.stop();
+  caffe2::serialize::PyTorchStreamWriter w([&out](const void *b, size_t n) {
+    const char *c = static_cast<const char *>(b);
+    out.insert(out.end(), c, c + n);
+    return n;
+  });
+  size_t i = 0;
+  for (const at::Tensor &t : p.tensorData()) {
+    const torch::jit::WriteableTensorData d = torch::jit::getWriteableTensorData(t);
+    w.writeRecord("data/" + std::to_string(i++), d.data(), d.sizeInBytes());
+  }
+  w.writeRecord("data.pkl", pkl.data(), pkl.size());
+  w.writeEndOfFile();
+  return out;
+}
+
 nas_status write_state(const c10::Dict<std::string, at::Tensor> &dict, const char *path, nas_error *err) {
-  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  std::vector<char> bytes = state_bytes(dict);
   return write_file(path, bytes.data(), bytes.size(), "weights", err);
 }
 
