@@ -140,8 +140,11 @@ local function to_pytorch(r, out_dir, class)
     end
     local m = r.saved
     weights = "retrained"
-    notes[#notes + 1] = ("weights.pt: the retrained model saved in %s/best (test accuracy %s after %s epochs)."):format(
-      r.dir, type(m.test_accuracy) == "number" and ("%.4f"):format(m.test_accuracy) or "?", tostring(m.epochs or "?"))
+    local rc = type(m.recipe) == "table" and m.recipe or {}
+    local n, unit = rc.steps or m.epochs, rc.steps and "step" or "epoch"
+    notes[#notes + 1] = ("weights.pt: the retrained model saved in %s/best (test accuracy %s after %s %s%s)."):format(
+      r.dir, type(m.test_accuracy) == "number" and ("%.4f"):format(m.test_accuracy) or "?", tostring(n or "?"), unit,
+      n == 1 and "" or "s")
   else
     local why = r.other_saved and ("%s/best holds trial #%s's retrain"):format(r.dir, tostring(r.other_saved.trial))
                 or ("%s has no best/ (no retrain saved yet)"):format(r.dir)

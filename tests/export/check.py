@@ -16,7 +16,7 @@ CASE.json (written by tests/lua/export_spec.lua):
                training moved (running_mean not all 0, num_batches_tracked > 0)
 
 It also checks that model.py imports nothing but torch and that weights.pt loads with
-strict=True (every tensor of the module, and no other). Prints one line per check; the exit
+weights_only=True and strict=True (every tensor of the module, and no other). Prints one line per check; the exit
 status is 0 when everything matches, 1 on a mismatch, 2 on bad input or a missing package.
 """
 import ast
@@ -70,9 +70,10 @@ def main():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     model = getattr(module, case["class"])()
-    state = torch.load(os.path.join(folder, "weights.pt"))
+    # weights_only=True (the default from PyTorch 2.6 on): the file must hold nothing but tensors in a dict
+    state = torch.load(os.path.join(folder, "weights.pt"), weights_only=True)
     model.load_state_dict(state, strict=True)  # raises on a missing or unexpected key, or a wrong shape
-    print(f"ok   weights.pt: {len(state)} tensors load with strict=True")
+    print(f"ok   weights.pt: {len(state)} tensors load with weights_only=True and strict=True")
 
     if case.get("bn_trained"):
         means = [v for k, v in state.items() if k.endswith(".running_mean")]

@@ -375,6 +375,12 @@ describe("the saved winner and nasrun export", function()
     model:load(run .. "/best/weights")
     assert.are.equal(r.test_accuracy, model:evaluate(data.test).accuracy)
     model:release()
+    -- and Python's torch.load reads them as a plain dict of tensors
+    local code, out, err = sh(("%s -c %s"):format(q(python()), q(
+      "import sys, torch; d = torch.load(sys.argv[1], weights_only=True); " ..
+      "print(type(d).__name__, len(d), d['n2_bn.num_batches_tracked'].item())") .. " " .. q(run .. "/best/weights")))
+    assert.are.equal(0, code, err)
+    assert.are.equal("dict 9 3\n", out)
   end)
 
   it("a second retrain replaces the first", function()
@@ -410,7 +416,17 @@ describe("the saved winner and nasrun export", function()
     assert.are.equal(0, code, err)
     assert.truthy(out:find(("exported trial #%d"):format(result.best.id), 1, true), out)
     assert.truthy(out:find("weights: the retrained model", 1, true), out)
-    assert.truthy(read(dir .. "/README.txt"):find("the retrained model saved in", 1, true))
+    local readme = read(dir .. "/README.txt")
+    assert.truthy(readme:find("the retrained model saved in", 1, true), readme)
+    assert.truthy(readme:find("after 4 steps", 1, true), readme)
+    -- the README's Python snippet runs as written
+    local snippet = {}
+    for l in readme:match("Load and run it[^\n]*\n\n(.*)$"):gmatch("[^\n]+") do
+      snippet[#snippet + 1] = l:sub(5)
+    end
+    local scode, sout, serr = sh(("%s -c %s"):format(q(python()), q(table.concat(snippet, "\n"))))
+    assert.are.equal(0, scode, serr)
+    assert.truthy(sout:match("^tensor%(%["), sout)
     -- the same numbers as nasrun's model of RUN/best, input normalised by model.py
     local net = nas.net_from_json(read(run .. "/best/graph.json"))
     local model = nas.model(net, { memfmt = "nchw" })
