@@ -262,10 +262,12 @@ function Store:fingerprint(fp)
   return true
 end
 
+-- A column's JSON object, or default when the column is empty, is not JSON or
+-- holds something else than an object (a damaged row: `5` as metrics).
 local function decode_or(s, default)
   if s == nil then return default end
   local ok, v = pcall(json.decode, s)
-  if ok then return v end
+  if ok and type(v) == "table" then return v end
   return default
 end
 

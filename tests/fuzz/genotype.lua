@@ -54,7 +54,7 @@ for i, name in ipairs(SPACES) do spaces[i] = require("spaces." .. name) end
 
 -- Messages of errors that escaped from code that should have named the problem.
 local internal = {
-  "attempt to ", "value out of range", "number has no integer representation", "bad argument #%d+ to '%a+' %(%a+ expected",
+  "attempt to ", "value out of range", "number has no integer representation", "bad argument #%d+ to '[^']+' %(%a+ expected",
   "invalid value %(at index", "stack overflow", "table index is ", "invalid order function",
 }
 

@@ -19,7 +19,7 @@ local verbose = os.getenv("NAS_FUZZ_VERBOSE") == "1"
 
 -- Messages of errors that escaped from code that should have named the problem.
 local internal = {
-  "attempt to ", "value out of range", "number has no integer representation", "bad argument #%d+ to '%a+' %(%a+ expected",
+  "attempt to ", "value out of range", "number has no integer representation", "bad argument #%d+ to '[^']+' %(%a+ expected",
   "invalid value %(at index", "stack overflow",
 }
 
