@@ -167,11 +167,13 @@ local function decode_escaped(s, i)
         out[#out + 1] = u
         j = j + 2
       elseif e == "u" then
-        local cp = tonumber(sub(s, j + 2, j + 5), 16)
+        local hex = sub(s, j + 2, j + 5)
+        -- exactly 4 hex digits (tonumber alone would take "-06c" or " 6c")
+        local cp = find(hex, "^%x%x%x%x$") and tonumber(hex, 16)
         if not cp then decode_error(j, "bad \\u escape") end
         j = j + 6
         if cp >= 0xD800 and cp <= 0xDBFF and sub(s, j, j + 1) == "\\u" then
-          local lo = tonumber(sub(s, j + 2, j + 5), 16)
+          local lo = find(s, "^%x%x%x%x", j + 2) and tonumber(sub(s, j + 2, j + 5), 16)
           if lo and lo >= 0xDC00 and lo <= 0xDFFF then
             cp = 0x10000 + (cp - 0xD800) * 0x400 + (lo - 0xDC00)
             j = j + 6
