@@ -182,9 +182,18 @@ local function to_dot(r, out_dir)
   return { files = { "graph.dot" } }
 end
 
+local function shell_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
 -- Exports with fail(msg) for the caller's errors (a bad run folder or trial).
 local function export(run_dir, opts, fail)
   local r = resolve(run_dir, opts, fail)
+  local f = io.open(opts.dir, "rb")
+  if f then
+    f:close()
+    if not os.execute("test -d " .. shell_quote(opts.dir)) then
+      fail(("%s exists and is not a folder"):format(opts.dir))
+    end
+  end
   local res
   if opts.to == "pytorch" then res = to_pytorch(r, opts.dir, opts.class or "Net")
   elseif opts.to == "json" then res = to_json(r, opts.dir)

@@ -515,6 +515,7 @@ describe("the saved winner and nasrun export", function()
       { ("%s --to pytorch %s extra"):format(q(run), q(out_dir)), "unexpected argument 'extra'" },
       { ("%s --colour 1 --to pytorch %s"):format(q(run), q(out_dir)), "unknown option --colour" },
       { ("%s --class 9x --to pytorch %s"):format(q(run), q(out_dir)), "--class needs a Python identifier" },
+      { ("%s --to json %s"):format(q(run), q(run .. "/trials.db")), "trials.db exists and is not a folder" },
     }
     for _, c in ipairs(cases) do
       local code, _, err = nasrun("export " .. c[1])
