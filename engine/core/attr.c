@@ -49,8 +49,18 @@ static nas_status unknown_attr(const nas_shape_ctx *c, const nas_attr_spec *spec
   return nas_node_err(c, NAS_EINVAL, "unknown attribute '%s'; %s takes %s", key, c->op, list);
 }
 
+/* A boolean (Lua's true/false) arrives as an INT 1/0 whose s is non-NULL (it
+ * spells the value): only flags (NAS_CHK_BOOL: bias, affine) take one, so that
+ * out = true is an error instead of a silent 1. */
+static int is_boolean(const nas_attr *a) { return a->kind == NAS_ATTR_KIND_INT && a->s != NULL; }
+
 /* One given attribute into slot i of the node. */
 static nas_status set_attr(const nas_shape_ctx *c, const nas_attr_spec *s, const nas_attr *a, nas_aval *v) {
+  if (is_boolean(a) && s->chk != NAS_CHK_BOOL)
+    return nas_node_err(c, NAS_EINVAL, "attribute '%s' must be %s, got a boolean (%s); only flags (bias, affine) "
+                        "take true/false", s->key,
+                        s->chk == NAS_CHK_PAD ? "an int or \"same\"/\"valid\"" : kind_name(s->kind),
+                        a->i ? "true" : "false");
   if (s->chk == NAS_CHK_PAD) {
     if (a->kind == NAS_ATTR_KIND_STR) {
       if (a->s && strcmp(a->s, "same") == 0)

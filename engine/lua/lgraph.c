@@ -54,17 +54,20 @@ static void read_dims(lua_State *L, int t, int arg, int *ndim, int64_t *dims) {
 
 /* Converts the Lua value at idx into attribute `key` of op (op < 0: unknown
  * op, the core will say so). Integral floats become ints where the schema
- * wants an int (JSON decoders give 16.0). Returns 0, or -1 for a value of the
- * wrong Lua type. Strings stay owned by Lua. */
+ * wants an int (JSON decoders give 16.0). A boolean becomes the int 1/0 with s
+ * spelling it, which the core accepts for flags only (bias = false, never
+ * out = true). Returns 0, or -1 for a value of the wrong Lua type. Strings
+ * stay owned by Lua. */
 static int attr_from_value(lua_State *L, int idx, int op, const char *key, nas_attr *a) {
   a->key = key;
   a->s = NULL;
   a->i = 0;
   a->f = 0.0;
   switch (lua_type(L, idx)) {
-  case LUA_TBOOLEAN:
+  case LUA_TBOOLEAN: /* 1/0, marked as a boolean by s: only flags (bias, affine) take it */
     a->kind = NAS_ATTR_KIND_INT;
     a->i = lua_toboolean(L, idx);
+    a->s = a->i ? "true" : "false";
     return 0;
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) {
