@@ -34,7 +34,8 @@ local function assemble(name, train, test, valid, seed, level)
   local out = { name = name, classes = train:classes(), shape = train:shape() }
   if valid and valid > 0 then
     if valid >= train:count() then
-      error(("%s: valid = %d leaves no training data (%d samples)"):format(name, valid, train:count()), level + 1)
+      util.argerror(1, name, ("valid = %d leaves no training data (%d samples)"):format(valid, train:count()),
+                    level) -- assemble is tail-called: level is the loader's caller
     end
     out.train, out.valid = train:split(valid, seed)
   else
@@ -49,6 +50,16 @@ local function assemble(name, train, test, valid, seed, level)
 end
 
 local idx_keys = { "root", "valid", "seed" }
+
+-- valid (integer >= 0 or nil) and seed (integer or nil) of a loader's options.
+local function check_split(opts, name, level)
+  if opts.valid ~= nil and (math.type(opts.valid) ~= "integer" or opts.valid < 0) then
+    util.argerror(1, name, "field 'valid' must be an integer >= 0", level + 1)
+  end
+  if opts.seed ~= nil and math.type(opts.seed) ~= "integer" then
+    util.argerror(1, name, "field 'seed' must be an integer", level + 1)
+  end
+end
 
 -- The folder of an IDX dataset: opts.root, else $NAS_DATA_ROOT/<dir> (or
 -- $NAS_DATA_ROOT itself when it holds the files), else /usr/share/datasets/<dir>.
@@ -69,11 +80,12 @@ local function idx_dataset(name, dir)
   return function(opts)
     util.check_options(opts, idx_keys, 1, name, 2)
     opts = opts or {}
+    if opts.root ~= nil and (type(opts.root) ~= "string" or opts.root == "") then
+      util.argerror(1, name, "field 'root' must be a folder name", 2)
+    end
+    check_split(opts, name, 2)
     local root = data_root(opts, dir)
     local valid = opts.valid == nil and 5000 or opts.valid
-    if math.type(valid) ~= "integer" or valid < 0 then
-      util.argerror(1, name, "field 'valid' must be an integer >= 0", 2)
-    end
     local seed = opts.seed or util.config().seed
     local train = load_or_error(2, core.load_idx, find(root, "train-images-idx3-ubyte"),
                                 find(root, "train-labels-idx1-ubyte"))
@@ -93,10 +105,19 @@ function M.idx(opts)
   if not opts or not opts.train_images or not opts.train_labels then
     util.argerror(1, "idx", "train_images and train_labels are required", 2)
   end
+  for _, k in ipairs{ "train_images", "train_labels", "test_images", "test_labels" } do
+    if opts[k] ~= nil and (type(opts[k]) ~= "string" or opts[k] == "") then
+      util.argerror(1, "idx", ("field '%s' must be a file name"):format(k), 2)
+    end
+  end
+  if (opts.test_images == nil) ~= (opts.test_labels == nil) then
+    util.argerror(1, "idx", "test_images and test_labels go together", 2)
+  end
+  check_split(opts, "idx", 2)
   local train = load_or_error(2, core.load_idx, opts.train_images, opts.train_labels)
   local test
   if opts.test_images then
-    test = load_or_error(2, core.load_idx, opts.test_images, opts.test_labels or "")
+    test = load_or_error(2, core.load_idx, opts.test_images, opts.test_labels)
   end
   return assemble("idx", train, test, opts.valid or 0, opts.seed or util.config().seed, 2)
 end

@@ -75,7 +75,8 @@ function M.train(opts)
       util.argerror(1, "train", ("field '%s' must be a finite number >= 0"):format(k), 2)
     end
   end
-  if recipe.fraction ~= nil and (type(recipe.fraction) ~= "number" or recipe.fraction <= 0 or recipe.fraction > 1) then
+  local fr = recipe.fraction
+  if fr ~= nil and (type(fr) ~= "number" or not (fr > 0 and fr <= 1)) then
     util.argerror(1, "train", "field 'fraction' must be a number in (0, 1]", 2)
   end
   if opts.latency_runs ~= nil and (math.type(opts.latency_runs) ~= "integer" or opts.latency_runs < 1) then
@@ -454,6 +455,9 @@ function M.retrain(net, opts)
   check_data(opts.data, "retrain", false, 2)
   local data = opts.data
   if data.test == nil then util.argerror(2, "retrain", "data.test is missing", 2) end
+  if opts.verbose ~= nil and type(opts.verbose) ~= "boolean" then
+    util.argerror(2, "retrain", "field 'verbose' must be true or false", 2)
+  end
   if opts.out ~= nil and (type(opts.out) ~= "string" or opts.out == "") then
     util.argerror(2, "retrain", "field 'out' must be a folder name", 2)
   end

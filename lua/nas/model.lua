@@ -128,6 +128,9 @@ end
 function Model:forward_floats(bytes, n, opts)
   util.check_options(opts, { "train" }, 4, "forward_floats", 2)
   if type(bytes) ~= "string" then util.argerror(2, "forward_floats", "string of float32 expected", 2) end
+  if opts and opts.train ~= nil and type(opts.train) ~= "boolean" then
+    util.argerror(4, "forward_floats", "field 'train' must be true or false", 2)
+  end
   local size = 1
   for _, d in ipairs(self.net:shape(0)) do size = size * d end
   if math.type(n) ~= "integer" or n < 1 or #bytes ~= 4 * n * size then

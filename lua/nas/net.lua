@@ -70,7 +70,8 @@ function Net:op(name, spec)
   if type(name) ~= "string" or not f or not M.ops_set[name] then
     util.argerror(2, "op", "unknown op '" .. tostring(name) .. "'", 2)
   end
-  return util.guard(2, f, self, spec)
+  local id = util.guard(2, f, self, spec)
+  return id
 end
 M.ops_set = {}
 for _, name in ipairs(M.ops) do M.ops_set[name] = true end
@@ -89,8 +90,14 @@ function Net:output(id)
   return self._g:output()
 end
 
-function Net:shape(id) return util.guard(2, self._g.shape, self._g, id) end
-function Net:node(id) return util.guard(2, self._g.node, self._g, id) end
+function Net:shape(id)
+  local s = util.guard(2, self._g.shape, self._g, id)
+  return s
+end
+function Net:node(id)
+  local n = util.guard(2, self._g.node, self._g, id)
+  return n
+end
 function Net:params() return self._g:params() end
 -- Multiply-accumulates of conv and linear layers for one sample.
 function Net:flops() return self._g:flops() end

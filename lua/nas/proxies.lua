@@ -120,6 +120,9 @@ function M.proxy(net, batch, name, opts)
   end
   util.check_options(opts, model_keys, 4, "proxy", 2)
   opts = opts or {}
+  if opts.seed ~= nil and math.type(opts.seed) ~= "integer" then
+    util.argerror(4, "proxy", "field 'seed' must be an integer", 2)
+  end
   local names = type(name) == "table" and name or { name }
   local needs_data = false
   for i = 1, #names do

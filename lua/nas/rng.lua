@@ -178,6 +178,12 @@ end
 -- A standard normal deviate (Box-Muller; two uniforms per call).
 function Rng:normal(mean, sd)
   check(self, "normal")
+  if mean ~= nil and not (type(mean) == "number" and mean - mean == 0) then
+    error("bad argument #1 to 'normal' (finite number expected)", 2)
+  end
+  if sd ~= nil and not (type(sd) == "number" and sd >= 0 and sd - sd == 0) then
+    error("bad argument #2 to 'normal' (finite number >= 0 expected)", 2)
+  end
   local u1 = 1 - self:uniform() -- (0, 1]
   local u2 = self:uniform()
   local z = math.sqrt(-2 * math.log(u1)) * math.cos(2 * math.pi * u2)
@@ -198,6 +204,8 @@ end
 -- k distinct indices from 1..n, in draw order.
 function Rng:sample(n, k)
   check(self, "sample")
+  if math.type(n) ~= "integer" or n < 0 then error("bad argument #1 to 'sample' (integer n >= 0 expected)", 2) end
+  if math.type(k) ~= "integer" or k < 0 then error("bad argument #2 to 'sample' (integer k >= 0 expected)", 2) end
   if k > n then error(("bad argument to 'sample' (cannot draw %d of %d)"):format(k, n), 2) end
   local idx, out = {}, {}
   for i = 1, k do

@@ -52,14 +52,23 @@ end
 -- any trial there. See docs/export.md.
 local best_in = setmetatable({}, { __mode = "k" }) -- the best trial -> its search's out folder
 function Trial:retrain(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    util.argerror(1, "retrain", "options table expected, got " .. type(opts), 2)
+  end
   local ev = evaluator_of[self]
   local net = self:net()
   local evs = require "nas.evaluators"
+  -- misuse (a bad option) raised at the caller's line, not inside the evaluator
+  local function call(f, ...)
+    local res = table.pack(pcall(f, ...))
+    if not res[1] then error((tostring(res[2]):gsub("^[^\n:]+%.lua:%d+: ", "")), 3) end
+    return table.unpack(res, 2, res.n)
+  end
   local r, msg
   if type(ev) == "table" and type(ev.retrain) == "function" then
-    r, msg = ev:retrain(net, evs.retrain_opts(ev, opts, self, best_in[self]))
+    r, msg = call(ev.retrain, ev, net, call(evs.retrain_opts, ev, opts, self, best_in[self]))
   elseif opts and opts.data then
-    r, msg = evs.retrain(net, evs.retrain_opts(nil, opts, self, best_in[self]))
+    r, msg = call(evs.retrain, net, call(evs.retrain_opts, nil, opts, self, best_in[self]))
   else
     error("retrain: this search's evaluator cannot retrain; pass data = (with .train and .test)", 2)
   end

@@ -179,7 +179,7 @@ function Space:mutate(g, rng, rate)
   check_space(self, "mutate")
   check_genotype(g, 2, "mutate")
   check_rng(rng, 3, "mutate")
-  if rate ~= nil and (type(rate) ~= "number" or rate < 0 or rate > 1) then
+  if rate ~= nil and (type(rate) ~= "number" or not (rate >= 0 and rate <= 1)) then
     util.argerror(4, "mutate", "rate must be a number in [0, 1]", 2)
   end
   local parent, _, trace = repair(self, g, rng)
@@ -319,6 +319,7 @@ end
 function Space:restrict(f, label)
   check_space(self, "restrict")
   if type(f) ~= "function" then util.argerror(2, "restrict", "function expected", 2) end
+  if label ~= nil and type(label) ~= "string" then util.argerror(3, "restrict", "label (string) expected", 2) end
   local view = M.new(self.name, self._fn, self.opts)
   for k, v in pairs(self) do
     if not own_fields[k] then view[k] = v end
@@ -339,6 +340,11 @@ end
 function Space:supernet_net(opts)
   check_space(self, "supernet_net")
   util.check_options(opts, { "fixed", "base" }, 2, "supernet_net", 2)
+  for _, k in ipairs{ "fixed", "base" } do
+    if opts and opts[k] ~= nil and type(opts[k]) ~= "table" then
+      util.argerror(2, "supernet_net", ("field '%s' must be a table name -> value"):format(k), 2)
+    end
+  end
   return chooser.supernet_net(self.name, self._fn, self.opts, opts and opts.fixed, opts and opts.base, 3)
 end
 

@@ -147,6 +147,11 @@ end
 function M.open(dir, opts)
   if type(dir) ~= "string" or dir == "" then util.argerror(1, "store", "run folder (string) expected", 2) end
   util.check_options(opts, { "create", "readonly" }, 2, "store", 2)
+  for _, k in ipairs{ "create", "readonly" } do
+    if opts and opts[k] ~= nil and type(opts[k]) ~= "boolean" then
+      util.argerror(2, "store", ("field '%s' must be true or false"):format(k), 2)
+    end
+  end
   local readonly = opts and opts.readonly == true
   local create = not readonly and not (opts and opts.create == false)
   local path = dir .. "/trials.db"
@@ -296,6 +301,13 @@ end
 -- All finished trials, by id (opts.order = "told": in the order they were
 -- told to the strategy). opts.graph = false leaves the graph JSON out.
 function Store:trials(opts)
+  util.check_options(opts, { "order", "graph" }, 1, "trials", 2)
+  if opts and opts.order ~= nil and opts.order ~= "told" and opts.order ~= "id" then
+    util.argerror(1, "trials", "field 'order' must be \"id\" or \"told\"", 2)
+  end
+  if opts and opts.graph ~= nil and type(opts.graph) ~= "boolean" then
+    util.argerror(1, "trials", "field 'graph' must be true or false", 2)
+  end
   local cols = "id, genotype, hash, metrics, score, status, reason, cached_from, started, finished, seconds, seed"
   for _, c in ipairs(added_columns) do
     if self.columns[c[1]] then cols = cols .. ", " .. c[1] end
@@ -478,7 +490,11 @@ M.cell, M.parse_objectives = cell, parse_objectives
 -- the best trial and the Pareto front; returns the trials.
 function M.show(dir, opts)
   util.check_options(opts, { "out", "limit" }, 2, "show", 2)
+  if type(dir) ~= "string" or dir == "" then util.argerror(1, "show", "run folder (string) expected", 2) end
   opts = opts or {}
+  if opts.limit ~= nil and (math.type(opts.limit) ~= "integer" or opts.limit < 1) then
+    util.argerror(2, "show", "field 'limit' must be an integer >= 1", 2)
+  end
   local out = opts.out or io.stdout
   local st = M.open(dir, { create = false })
   local info = st:run_info()

@@ -75,6 +75,9 @@ function M.new(space, opts)
   if opts.base ~= nil and type(opts.base) ~= "table" then
     util.argerror(2, "supernet", "field 'base' must be a genotype (a table name -> value)", 2)
   end
+  if opts.seed ~= nil and math.type(opts.seed) ~= "integer" then
+    util.argerror(2, "supernet", "field 'seed' must be an integer", 2)
+  end
   if not spacemod.is_space(space) then util.argerror(1, "supernet", "space expected (from nas.space)", 2) end
   local net, decisions, pinned = spacemod.supernet_net(space, opts.fixed, opts.base, 2)
   local model = require("nas.model").new(net, { seed = opts.seed, device = opts.device, memfmt = opts.memfmt })
