@@ -46,7 +46,7 @@ took[ctest]=$(($(now) - t0))
 # ctest hides the output of passing tests: show each runner's own summary so a
 # run that executed no test is visible.
 section "test runners' summaries"
-grep -hE "^test_[a-z_]+: [0-9]+ checks|[0-9]+ successes / [0-9]+ failures|^e2e ok|^install: ok|^[0-9]+% tests passed" \
+grep -hE "^test_[a-z_]+: [0-9]+ checks|^browser: [0-9]+ checks|[0-9]+ successes / [0-9]+ failures|^e2e ok|^install: ok|^[0-9]+% tests passed" \
   build/Testing/Temporary/LastTest.log 2>/dev/null
 
 if [ "${NAS_TEST_QUICK:-0}" = 1 ]; then
