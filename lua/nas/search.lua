@@ -294,7 +294,8 @@ end
 -- ---- options ----------------------------------------------------------------
 
 local search_keys = { "space", "strategy", "evaluate", "objectives", "constraints", "budget", "seed", "out",
-                      "progress", "log", "clock", "reference", "workers", "trial_timeout", "limits", "data" }
+                      "progress", "log", "clock", "reference", "workers", "trial_timeout", "limits", "data",
+                      "report" }
 
 local function default_clock()
   local ok, sys = pcall(require, "system")
@@ -306,6 +307,12 @@ local function check(opts, level)
   level = level + 1
   util.check_options(opts, search_keys, 1, "search", level)
   if opts == nil then util.argerror(1, "search", "options table expected", level) end
+  if opts.report ~= nil and type(opts.report) ~= "boolean" and (type(opts.report) ~= "string" or opts.report == "") then
+    util.argerror(1, "search", "field 'report' must be a boolean or a file name", level)
+  end
+  if opts.report and not opts.out then
+    util.argerror(1, "search", "field 'report' needs 'out' (the report is written from the run's store)", level)
+  end
   local sp = opts.space
   if type(sp) ~= "table" or type(sp.build) ~= "function" then
     util.argerror(1, "search", "field 'space' must be a space (from nas.space(name, function(c) ... end))", level)
@@ -547,6 +554,14 @@ function M.run(opts)
       core.unlock(lockfd)
       error(("search: %s holds a different run (%s); use another 'out' or remove the folder"):format(opts.out, diff), 2)
     end
+    -- What the report's header shows; not part of the fingerprint (a resumed
+    -- search may run another script version or another number of workers).
+    pcall(store.set_run, store, {
+      script = type(arg) == "table" and type(arg[0]) == "string" and arg[0] or nil,
+      budget = store_mod.json.encode(budget),
+      workers = tostring(nworkers),
+      version = core.version, torch = core.torch_version,
+    })
     logfile = io.open(opts.out .. "/search.log", "a")
   end
   local function unlock()
@@ -842,6 +857,19 @@ function M.run(opts)
   prog:message(("search done (%s): %d trials (%d ok, %d failed, %d rejected, %d repeats), best %s"):format(
     stopped or "?", #trials, counts.ok, counts.failed, counts.rejected, counts.cached,
     best and ("#%d score %.4f"):format(best.id, best.score) or "none"))
+  if opts.report then
+    -- A report that cannot be written (a missing package, a full disk) is
+    -- said, and the search's result stands.
+    local okr, path = pcall(function()
+      return require("nas.report").write(opts.out, { out = type(opts.report) == "string" and opts.report or nil })
+    end)
+    if okr then
+      result.report = path
+      prog:message("report: " .. path)
+    else
+      prog:message("report not written: " .. tostring(path))
+    end
+  end
   close_log()
   return result
 end

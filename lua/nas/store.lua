@@ -269,6 +269,26 @@ end
 
 -- A column's JSON object, or default when the column is empty, is not JSON or
 -- holds something else than an object (a damaged row: `5` as metrics).
+-- Sets keys of the run table that describe a run without identifying it
+-- (script, budget, workers, versions: the report's header), one transaction.
+function Store:set_run(kv)
+  local keys = {}
+  for k in pairs(kv) do keys[#keys + 1] = k end
+  table.sort(keys)
+  exec(self.conn, "BEGIN IMMEDIATE")
+  local ok, err = pcall(function()
+    for _, k in ipairs(keys) do
+      exec(self.conn, ("INSERT OR REPLACE INTO run(key, value) VALUES (%s, %s)"):format(q(self.conn, k),
+                                                                                 q(self.conn, tostring(kv[k]))))
+    end
+  end)
+  if not ok then
+    self.conn:execute("ROLLBACK")
+    error(err, 0)
+  end
+  exec(self.conn, "COMMIT")
+end
+
 local function decode_or(s, default)
   if s == nil then return default end
   local ok, v = pcall(json.decode, s)
