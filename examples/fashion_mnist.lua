@@ -20,7 +20,10 @@
 -- (workers=1: all in this process; `nasrun --workers N` sets the default).
 --
 -- Stop it with Ctrl-C and run it again: it resumes from runs/fmnist/trials.db.
--- See the trials: nasrun -e 'require"nas".show"runs/fmnist"'
+-- It ends with runs/fmnist/report.html (the search as plots and a table) and
+-- the winner's trained weights in runs/fmnist/best. Then:
+--   nasrun show runs/fmnist                              the summary and best trials
+--   nasrun export runs/fmnist --to pytorch winner/       model.py + weights.pt for PyTorch
 local nas = require "nas"
 
 -- key=value overrides from the command line
@@ -116,6 +119,7 @@ local result = nas.search{
   seed = opt.seed,
   out = opt.out,
   workers = opt.workers,
+  report = true,         -- <out>/report.html (nasrun report <out> writes it again at any time)
 }
 local best = result.best
 if not best then error("no candidate finished; see " .. opt.out .. "/search.log", 0) end
@@ -177,9 +181,11 @@ local winner = best
 local finals = { function() return assert(space:build(winner.genotype)) end }
 if opt.baseline ~= "no" then finals[2] = baseline_net end
 local r0 = clock()
-local done = side_by_side(finals, function(net)
+-- The winner's trained weights are kept in <out>/best (nasrun export <out> --to pytorch DIR).
+local keep = { out = opt.out .. "/best", trial = winner.id, genotype = winner.genotype }
+local done = side_by_side(finals, function(net, i)
   local t1 = clock()
-  local m = assert(evaluator:retrain(net, retrain_recipe))
+  local m = assert(evaluator:retrain(net, i == 1 and with(retrain_recipe, keep) or retrain_recipe))
   m.history = nil
   m.wall_s = clock() - t1
   return m
@@ -207,4 +213,6 @@ print(("target: test accuracy >= %.1f%% with < %d params: %s (found %.2f%%, %d p
 print(("total: %.0fs wall (search %.0fs, retraining %.0fs), %d worker%s; coordinator CPU %.0fs; " ..
        "load average now %s"):format(
   clock() - t0, search_s, retrain_s, opt.workers, opt.workers == 1 and "" or "s", os.clock() - c0, loadavg()))
+print(("report: %s; the winner's weights: %s/best (nasrun export %s --to pytorch DIR)"):format(
+  result.report or "not written", opt.out, opt.out))
 return { result = result, found = found, baseline = base }
