@@ -4,8 +4,8 @@
 --   nasrun show    RUN
 --   nasrun trials  RUN [--status S] [--sort METRIC] [--top K] [--csv|--json]
 --   nasrun best    RUN [--json]
---   nasrun rescore RUN fitness.lua
---   nasrun export  RUN [--trial ID] --to pytorch|json|dot DIR
+--   nasrun rescore RUN fitness.lua [--top K] [--report FILE]
+--   nasrun export  RUN [--trial ID] [--class NAME] --to pytorch|json|dot DIR
 --
 -- Each subcommand lives in the module that does the work; it exports
 -- `command(name, args, cli)` (args: the words after the subcommand's name)
@@ -23,6 +23,45 @@ local commands = {
   export = { "nas.export", "export a trial as PyTorch code + weights, JSON or Graphviz dot" },
 }
 M.commands = commands
+
+-- nasrun NAME --help
+local usage = {
+  report = [[
+usage: nasrun report RUN [--out FILE]
+Writes RUN/report.html (or FILE): one self-contained page with the run's plots,
+trial table and best architecture; prints its path. The store is only read, so
+RUN may be a search that is still running. See docs/report.md.
+]],
+  show = [[
+usage: nasrun show RUN
+The run's header (space, strategy, seed, objectives), counts by status, wall
+time and its best trials. See docs/cli.md.
+]],
+  trials = [[
+usage: nasrun trials RUN [--status ok|failed|rejected] [--sort METRIC] [--asc|--desc]
+                         [--top K] [--csv|--json]
+The trials table: filtered by status, sorted by score or any metric (best first
+by default), the first K; as CSV or a JSON array. See docs/cli.md.
+]],
+  best = [[
+usage: nasrun best RUN [--json]
+The best trial: genotype, metrics, graph (and the Pareto front of a
+multi-objective run). See docs/cli.md.
+]],
+  rescore = [[
+usage: nasrun rescore RUN fitness.lua [--top K] [--report FILE]
+Re-ranks every stored trial under the fitness (and constraints, objectives) that
+fitness.lua returns, without training; prints the new top K (10) beside the old
+ranks and writes a report of it (RUN/rescore.html or FILE). See docs/cli.md.
+]],
+  export = [[
+usage: nasrun export RUN [--trial ID] [--class NAME] --to pytorch|json|dot DIR
+Exports a trial (the best by default) to DIR: pytorch writes model.py (one
+torch.nn.Module) and weights.pt (read by torch.load; the retrained weights of
+RUN/best when that is the trial) and a README; json the graph, genotype and
+metrics; dot a Graphviz drawing. See docs/export.md.
+]],
+}
 
 local USAGE = {}
 
@@ -102,6 +141,12 @@ function M.main(name, ...)
   if not c then
     help(io.stderr)
     return 2
+  end
+  for _, a in ipairs(args) do
+    if a == "--help" or a == "-h" then
+      io.stdout:write(usage[name])
+      return 0
+    end
   end
   local ok, res = pcall(function()
     return require(c[1]).command(name, args, M)
