@@ -50,7 +50,7 @@ end
 --   ask() -> job | nil, stop   job = { id, genotype, seed, fidelity, retry_of }
 --   prepare(job) -> trial, graph when the coordinator settles the job alone (a
 --                   repeat, a build failure, a rejection), else nil (job.graph is then set)
---   begin(), commit()          group the store's writes of one turn of the loop
+--   begin(), commit(), rollback()  group the store's writes of one turn of the loop
 --   record(trial, graph)       stores and tells a finished trial
 --   out_of_budget(nrunning) -> reason | nil
 --   running_add(job, w)       the store's in-flight row (record removes it)
@@ -305,7 +305,9 @@ function M.coordinate(h)
       if require("nas.core").interrupted() then error("interrupted", 0) end
     end
   end)
-  h.commit()
+  -- A turn cut short (an error, a Ctrl-C) is dropped whole: its finished trials
+  -- are still in the running table, recorded as lost by a resumed search.
+  if ok then h.commit() else h.rollback() end
   -- The workers stay in this search, idle, until a later one starts (or the coordinator ends).
   for w, st in pairs(state) do
     if st.k == k then M.idle[w] = { k = k } end

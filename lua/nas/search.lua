@@ -784,6 +784,7 @@ function M.run(opts)
         running_add = function(job, w) if store then store:running_add(job, w) end end,
         begin = function() if store then store:begin() end end,
         commit = function() if store then store:commit() end end,
+        rollback = function() if store then store:rollback() end end,
         observe_since = has_observe and function(n)
           local out = {}
           for i = n + 1, #told do out[#out + 1] = told[i] end
@@ -820,11 +821,12 @@ function M.run(opts)
   parallel.keep_result(k, compact(result))
 
   -- A Ctrl-C can land after a trial's row was written and before it was kept
-  -- here: the store's count is what a resumed search replays.
+  -- here (or, in parallel, after trials were kept in a turn that was then
+  -- rolled back): the store's count is what a resumed search replays.
   local nstored = #trials
   if not ok and store then
     local okc, c = pcall(store.count, store)
-    if okc and c > nstored then nstored = c end
+    if okc then nstored = c end
   end
   if store then store:close() end
   unlock()

@@ -435,6 +435,14 @@ function Store:commit()
   exec(self.conn, "COMMIT")
 end
 
+-- Drops the writes since store:begin() (a turn cut short by an error or a
+-- Ctrl-C: half a turn would leave a trial both stored and running).
+function Store:rollback()
+  if not self.in_batch then return end
+  self.in_batch = false
+  self.conn:execute("ROLLBACK")
+end
+
 -- The in-flight trials of a parallel search (job = { id, genotype, fidelity, seed, started }).
 function Store:running_add(job, worker)
   local c = self.conn

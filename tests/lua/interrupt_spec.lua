@@ -4,6 +4,8 @@
 -- exit status 130, no traceback; the store passes SQLite's integrity check and
 -- holds whole trials 1..n only; running the same command again ends with
 -- exactly the trials and best (and retrain result) of an uninterrupted run.
+-- And a parallel search stopped inside its coordinator's transaction
+-- (tests/lua/storm_script.lua): the running table is left consistent.
 local nas = require "nas"
 
 local helpers = require "tests.lua.helpers"
@@ -33,12 +35,12 @@ local function have_data()
 end
 local maybe = have_data() and it or pending
 
-local function command(mode, dir, at)
-  return ("%s --threads 1 %s %s %s %d %d"):format(nasrun(), SCRIPT, mode, dir, TRIALS, at or 0)
+local function command(mode, dir, at, trials)
+  return ("%s --threads 1 %s %s %s %d %d"):format(nasrun(), SCRIPT, mode, dir, trials or TRIALS, at or 0)
 end
 
-local function run(mode, dir, at)
-  local p = io.popen(command(mode, dir, at) .. " 2>&1; echo EXIT=$?")
+local function run(mode, dir, at, trials)
+  local p = io.popen(command(mode, dir, at, trials) .. " 2>&1; echo EXIT=$?")
   local out = p:read("a")
   p:close()
   return tonumber(out:match("EXIT=(%d+)%s*$")), out
@@ -72,6 +74,13 @@ local function check_store(dir, n)
   return #trials
 end
 
+-- Trials in the store now (0 before it exists), read as another process would.
+local function count(dir)
+  if not exists(dir .. "/trials.db") then return 0 end
+  local ok, rows = pcall(sql_rows, dir .. "/trials.db", "SELECT COUNT(*) AS n FROM trials")
+  return ok and math.tointeger(rows[1].n) or 0
+end
+
 -- An interrupted run's output: the message, exit status 130 and no traceback.
 local function check_interrupted(code, out)
   assert.are.equal(130, code, out)
@@ -80,15 +89,16 @@ local function check_interrupted(code, out)
 end
 
 describe("Ctrl-C", function()
-  local reference
-  local function uninterrupted()
-    if not reference then
-      local code, out = run("none", fresh_dir("whole"))
+  local reference = {}
+  local function uninterrupted(trials)
+    trials = trials or TRIALS
+    if not reference[trials] then
+      local code, out = run("none", fresh_dir("whole"), 0, trials)
       assert.are.equal(0, code, out)
-      reference = { result = result(out), retrain = retrain(out) }
-      assert.is_truthy(reference.result and reference.retrain, out)
+      reference[trials] = { result = result(out), retrain = retrain(out) }
+      assert.is_truthy(reference[trials].result and reference[trials].retrain, out)
     end
-    return reference
+    return reference[trials]
   end
 
   -- Trial 7 is evaluated (not a repeat of an earlier graph) in this seeded search.
@@ -136,22 +146,92 @@ describe("Ctrl-C", function()
     assert.are.equal(uninterrupted().retrain, retrain(out2))
   end)
 
+  -- A parallel search (tests/lua/storm_script.lua, 2 local workers): the
+  -- coordinator's store writes of one turn of its loop are one transaction.
+  local function parallel(dir, at)
+    local p = io.popen(("%s tests/lua/storm_script.lua %s 30 0.3 %s 2>&1; echo EXIT=$?"):format(nasrun(), dir,
+                                                                                              at or ""))
+    local out = p:read("a")
+    p:close()
+    return tonumber(out:match("EXIT=(%d+)%s*$")), out
+  end
+  local function alive(tag)
+    local p = io.popen("grep -l -s -F " .. ("%q"):format(tag) .. " /proc/[0-9]*/cmdline")
+    local list = p:read("a")
+    p:close()
+    local n = 0
+    for pid in list:gmatch("/proc/(%d+)/") do
+      local f = io.open("/proc/" .. pid .. "/stat")
+      local stat = f and f:read("a")
+      if f then f:close() end
+      if stat and stat:match("^%d+ %b() (%a)") ~= "Z" then n = n + 1 end
+    end
+    return n
+  end
+
+  it("stops a parallel search inside a turn's transaction: the turn is dropped whole, its trials resumed as lost",
+    function()
+      local dir = fresh_dir("parallel")
+      local code, out = parallel(dir, 6) -- SIGINT right after trial 6's INSERT, before its running row goes
+      check_interrupted(code, out)
+      local stopped = tonumber(out:match("interrupted: search stopped after (%d+) trials"))
+      assert.is_truthy(stopped and stopped < 6, out)
+      assert.are.equal(0, alive(dir)) -- the workers went with it
+      local db = dir .. "/trials.db"
+      assert.are.same({ { integrity_check = "ok" } }, sql_rows(db, "PRAGMA integrity_check"))
+      local st = nas.store(dir, { create = false })
+      local trials, running = st:trials(), st:running()
+      st:close()
+      assert.are.equal(stopped, #trials)
+      assert.is_true(#running >= 1, "nothing left running")
+      local ids = {}
+      for i, t in ipairs(trials) do
+        assert.are.equal(i, t.id)
+        ids[t.id] = true
+      end
+      for _, r in ipairs(running) do assert.is_nil(ids[r.id], "trial " .. r.id .. " is both stored and running") end
+      local code2, out2 = parallel(dir)
+      assert.are.equal(0, code2, out2)
+      assert.matches(#running .. " trials that were running when the search stopped are recorded as lost", out2)
+      assert.matches("RESULT role=coordinator best=%d+ score=[%d%.e%-]+ trials=30", out2)
+      st = nas.store(dir, { create = false })
+      local after = st:trials()
+      st:close()
+      local lost = 0
+      for _, t in ipairs(after) do
+        if t.reason == "lost: the search stopped while this trial ran" then lost = lost + 1 end
+      end
+      assert.are.equal(#running, lost)
+    end)
+
   maybe("stops at random moments (seeded delays), 4 times in a row, and still ends as uninterrupted", function()
     local dir = fresh_dir("random")
+    local trials = 3 * TRIALS -- work left for every run
     math.randomseed(11)
     local interrupted, stored = 0, {}
     for i = 1, 4 do
       local log, pidfile, codefile = dir .. ".log" .. i, dir .. ".pid" .. i, dir .. ".code" .. i
-      os.execute(("(%s >%s 2>&1 & echo $! >%s; wait $!; echo $? >%s) &"):format(command("none", dir), log, pidfile,
-                                                                               codefile))
+      os.execute(("(%s >%s 2>&1 & echo $! >%s; wait $!; echo $? >%s) &"):format(command("none", dir, 0, trials), log,
+                                                                               pidfile, codefile))
       local pid
       for _ = 1, 100 do
         pid = tonumber(read(pidfile))
         if pid then break end
         os.execute("sleep 0.02")
       end
-      -- Start-up (loading the data), a trial, a store write or the retrain.
-      os.execute(("sleep %.3f"):format(0.5 + 3.5 * math.random()))
+      -- A background job starts with SIGINT ignored; nasrun takes it over
+      -- when it runs the script: wait for that (SigCgt in /proc). Then a
+      -- random moment, whatever the machine's speed: after 0..3 more trials
+      -- are stored, and 0..0.3 s (a trial, a store write, loading the data).
+      for _ = 1, 200 do
+        local status = read("/proc/" .. pid .. "/status") or ""
+        local caught = tonumber(status:match("SigCgt:%s*(%x+)") or "0", 16)
+        if caught & 2 ~= 0 or status == "" then break end
+        os.execute("sleep 0.02")
+      end
+      local target = count(dir) + math.random(0, 3)
+      while count(dir) < target and read("/proc/" .. pid .. "/status") do os.execute("sleep 0.02") end
+      os.execute(("sleep %.3f"):format(0.3 * math.random()))
       os.execute("kill -INT " .. pid .. " 2>/dev/null")
       local code
       for _ = 1, 600 do
@@ -172,9 +252,9 @@ describe("Ctrl-C", function()
     assert.is_true(interrupted >= 3, "interrupted " .. interrupted .. " times")
     -- Nothing stored before an interrupt is lost by the next one.
     for i = 2, #stored do assert.is_true(stored[i] >= stored[i - 1]) end
-    local code, out = run("none", dir)
+    local code, out = run("none", dir, 0, trials)
     assert.are.equal(0, code, out)
-    assert.are.equal(uninterrupted().result, result(out))
-    assert.are.equal(uninterrupted().retrain, retrain(out))
+    assert.are.equal(uninterrupted(trials).result, result(out))
+    assert.are.equal(uninterrupted(trials).retrain, retrain(out))
   end)
 end)

@@ -1,12 +1,26 @@
 -- Run by storm_parallel_spec.lua under a real nasrun:
---   nasrun storm_script.lua OUT TRIALS PAUSE
+--   nasrun storm_script.lua OUT TRIALS PAUSE [AT]
 -- A seeded search on 2 local workers over ~300 distinct small graphs (so that
 -- few trials are repeats, settled without a worker), each evaluation taking
--- PAUSE seconds. Prints RESULT role= best= score= trials= stopped=.
+-- PAUSE seconds. With AT (used by interrupt_spec.lua), the coordinator sends
+-- itself SIGINT right after the store's INSERT of trial AT (inside the
+-- transaction of its loop's turn). Prints RESULT role= best= score= trials= stopped=.
 local nas = require "nas"
 local core = require "nas.core"
 local out, trials = arg[1], math.tointeger(tonumber(arg[2]))
 local pause = tonumber(arg[3] or "0.3")
+local at = math.tointeger(tonumber(arg[4] or ""))
+
+if at and nas.role() == "coordinator" then
+  require "luasql.sqlite3"
+  local methods = debug.getregistry()["SQLite3 connection"] -- shared by every connection
+  local execute = methods.execute
+  methods.execute = function(c, sql, ...)
+    local r, e = execute(c, sql, ...)
+    if sql:find("^INSERT INTO trials%(") and sql:find("VALUES %(" .. at .. ",") then core.kill(core.pid(), 2) end
+    return r, e
+  end
+end
 
 local space = { name = "storm" }
 function space.sample(_, rng)
