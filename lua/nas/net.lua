@@ -46,6 +46,7 @@ function M.from_json(s)
   if type(s) ~= "string" then util.argerror(1, "net_from_json", "string expected, got " .. type(s), 2) end
   local ok, t = pcall(json.decode, s)
   if not ok then error("net_from_json: invalid JSON: " .. tostring(t), 2) end
+  if type(t) ~= "table" then error("net_from_json: the JSON holds a " .. type(t) .. ", not a graph object", 2) end
   local g, msg = util.guard(2, core.graph_from_table, t)
   if not g then error(msg, 2) end
   return wrap(g)
