@@ -54,7 +54,8 @@ for i, name in ipairs(SPACES) do spaces[i] = require("spaces." .. name) end
 
 -- Messages of errors that escaped from code that should have named the problem.
 local internal = {
-  "attempt to ", "value out of range", "number has no integer representation", "bad argument #%d+ to '[^']+' %(%a+ expected",
+  "attempt to ", "value out of range", "number has no integer representation",
+  "bad argument #%d+ to '[^']+' %(%a+ expected",
   "invalid value %(at index", "stack overflow", "table index is ", "invalid order function",
 }
 
@@ -62,7 +63,11 @@ local function check_message(what, msg, s)
   if type(msg) ~= "string" then msg = tostring(msg) end
   if msg == "" then fuzz.bug(what .. ": an error without a message") end
   for _, pat in ipairs(internal) do
-    if msg:find(pat) then fuzz.bug(("%s: an internal error escaped: %s\n  for %q"):format(what, msg, s:sub(1, 300))) end
+    local a, b = msg:find(pat)
+    -- (not when the words come from the input itself, echoed in a message)
+    if a and not s:find(msg:sub(a, b), 1, true) then
+      fuzz.bug(("%s: an internal error escaped: %s\n  for %q"):format(what, msg, s:sub(1, 300)))
+    end
   end
   if verbose then io.stderr:write(what, ": ", msg, "\n") end
 end

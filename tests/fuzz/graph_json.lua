@@ -19,7 +19,8 @@ local verbose = os.getenv("NAS_FUZZ_VERBOSE") == "1"
 
 -- Messages of errors that escaped from code that should have named the problem.
 local internal = {
-  "attempt to ", "value out of range", "number has no integer representation", "bad argument #%d+ to '[^']+' %(%a+ expected",
+  "attempt to ", "value out of range", "number has no integer representation",
+  "bad argument #%d+ to '[^']+' %(%a+ expected",
   "invalid value %(at index", "stack overflow",
 }
 
@@ -28,7 +29,11 @@ local function check_rejection(s, msg)
     fuzz.bug(("from_json raised a %s without a message, for %q"):format(type(msg), s:sub(1, 200)))
   end
   for _, pat in ipairs(internal) do
-    if msg:find(pat) then fuzz.bug(("from_json: an internal error escaped: %s\n  for %q"):format(msg, s:sub(1, 300))) end
+    local a, b = msg:find(pat)
+    -- (not when the words come from the input itself, echoed in a message: an attribute "attempt to")
+    if a and not s:find(msg:sub(a, b), 1, true) then
+      fuzz.bug(("from_json: an internal error escaped: %s\n  for %q"):format(msg, s:sub(1, 300)))
+    end
   end
   if verbose then io.stderr:write("rejected: ", msg, "\n") end
 end
