@@ -107,7 +107,9 @@ typedef enum nas_attr_kind {
 } nas_attr_kind;
 
 /* One key = value pair given to nas_graph_add. Strings are borrowed for the
- * duration of the call only. */
+ * duration of the call only. A boolean is an INT whose s is non-NULL
+ * (NAS_ATTR_BOOL): only flag attributes (bias, affine) take one, any other
+ * attribute rejects it with an error naming the node and the attribute. */
 typedef struct nas_attr {
   const char *key;
   nas_attr_kind kind;
@@ -119,6 +121,7 @@ typedef struct nas_attr {
 #define NAS_ATTR_INT(k, v) {(k), NAS_ATTR_KIND_INT, (v), 0.0, NULL}
 #define NAS_ATTR_FLOAT(k, v) {(k), NAS_ATTR_KIND_FLOAT, 0, (v), NULL}
 #define NAS_ATTR_STR(k, v) {(k), NAS_ATTR_KIND_STR, 0, 0.0, (v)}
+#define NAS_ATTR_BOOL(k, v) {(k), NAS_ATTR_KIND_INT, (v) ? 1 : 0, 0.0, (v) ? "true" : "false"}
 
 /* ------------------------------------------------------------------------ */
 /* Ops (the op table, engine/core/ops.c)                                     */

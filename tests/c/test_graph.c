@@ -368,6 +368,19 @@ static void test_rejections(void) {
   REJECT(g, "conv", LAST, AT(I("out", 8), S("k", "3")), NAS_EINVAL, "'k' must be an int",
          "got a string");
   REJECT(g, "dropout", LAST, AT(S("p", "x")), NAS_EINVAL, "'p' must be a float", NULL);
+  /* booleans: flags take them, other ints do not */
+  {
+    nas_attr outb[] = {NAS_ATTR_BOOL("out", 1), NAS_ATTR_INT("k", 3)};
+    nas_error e;
+    nas_graph *gb = img(3, 9, 9);
+    CHECK(nas_graph_add(gb, "conv", NULL, 0, outb, 2, &e) < 0);
+    CHECK(strstr(e.msg, "attribute 'out' must be an int, got a boolean (true)") != NULL);
+    nas_attr biasb[] = {NAS_ATTR_INT("out", 8), NAS_ATTR_INT("k", 3), NAS_ATTR_BOOL("bias", 0)};
+    int id = nas_graph_add(gb, "conv", NULL, 0, biasb, 3, &e);
+    CHECK(id > 0);
+    if (id > 0) CHECK_EQ(nas_graph_node_int(gb, id, "bias"), 0);
+    nas_graph_free(gb);
+  }
   REJECT(g, "conv", LAST, AT(I("out", 8), I("k", 3), I("k", 3)), NAS_EINVAL, "'k' given twice",
          NULL);
   REJECT(g, "conv", LAST, AT(I("out", 0), I("k", 3)), NAS_EINVAL, "'out' must be > 0", "got 0");
