@@ -140,13 +140,7 @@ end
 
 local json = require "nas.json"
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = util.read_file
 
 local function ckpt_paths(out, id)
   local dir = out .. "/checkpoints"

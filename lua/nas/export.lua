@@ -27,13 +27,7 @@ local M = {}
 
 local TO = { pytorch = true, json = true, dot = true }
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = util.read_file
 
 local function write_file(path, s)
   local f, why = io.open(path, "wb")
@@ -69,7 +63,7 @@ local function finite(x) return type(x) == "number" and x == x and x ~= math.hug
 
 -- The best trial (as nasrun best ranks them), or nil.
 local function best_of(trials)
-  local ranks_before = require("nas.inspect").ranks_before
+  local ranks_before = require("nas.fidelity").ranks_before
   local best
   for _, t in ipairs(trials) do
     if t.status == "ok" and not t.cached_from and finite(t.score) and (best == nil or ranks_before(t, best)) then

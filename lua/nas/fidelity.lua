@@ -19,7 +19,29 @@ M.RESOURCES = { "epochs", "fraction", "budget" }
 -- The resource amount of a fidelity table (nil when it names none).
 function M.level(f)
   if type(f) ~= "table" then return nil end
-  return f.epochs or f.fraction or f.budget
+  local v = f.epochs or f.fraction or f.budget
+  return type(v) == "number" and v or nil
+end
+
+-- Whether stored trial a ranks before trial b, the rule of a search's best
+-- (nas.search, nasrun best, the report, export): a larger fidelity first (a
+-- 27-epoch accuracy beats any 1-epoch one), then the higher score, then the
+-- lower id. A trial's fidelity is trial.fidelity or trial.metrics.fidelity.
+local function trial_level(t)
+  local f = t.fidelity
+  if f == nil and type(t.metrics) == "table" then f = t.metrics.fidelity end
+  return M.level(f)
+end
+
+function M.ranks_before(a, b)
+  local la, lb = trial_level(a), trial_level(b)
+  if la ~= lb then
+    if la == nil then return false end
+    if lb == nil then return true end
+    return la > lb
+  end
+  if a.score ~= b.score then return a.score > b.score end
+  return (a.id or 0) < (b.id or 0)
 end
 
 -- Parses the fidelity options shared by hyperband and asha:

@@ -48,27 +48,8 @@ local function load_run(cli, dir, graphs)
   return dir, info, trials, running
 end
 
--- The resource amount of a trial's fidelity (epochs, fraction or budget), or nil.
-local function fidelity_level(t)
-  local f = type(t.metrics) == "table" and t.metrics.fidelity
-  if type(f) ~= "table" then return nil end
-  local v = f.epochs or f.fraction or f.budget
-  return type(v) == "number" and v or nil
-end
-
--- Whether trial a ranks before trial b: a larger fidelity first (a 27-epoch
--- accuracy beats any 1-epoch one, as in nas.search), then the higher score,
--- then the lower id.
-local function ranks_before(a, b)
-  local la, lb = fidelity_level(a), fidelity_level(b)
-  if la ~= lb then
-    if la == nil then return false end
-    if lb == nil then return true end
-    return la > lb
-  end
-  if a.score ~= b.score then return a.score > b.score end
-  return a.id < b.id
-end
+-- The order of a run's best trials: nas.fidelity's rule (the one nas.search uses).
+local ranks_before = require("nas.fidelity").ranks_before
 M.ranks_before = ranks_before
 
 -- The ok trials that are not repeats, best first.

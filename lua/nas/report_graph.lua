@@ -77,13 +77,7 @@ function M.dot_text(net)
   return table.concat(out, "\n") .. "\n", n
 end
 
-local function read_file(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = require("nas.util").read_file
 
 function M.available()
   return os.execute("command -v " .. shell_quote(M.dot) .. " >/dev/null 2>&1") == true

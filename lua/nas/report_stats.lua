@@ -71,18 +71,8 @@ end
 
 local function level_of(t) return M.fidelity_level(type(t.metrics) == "table" and t.metrics.fidelity) end
 
--- Whether trial a ranks before trial b, as nas.search ranks its best: a larger
--- fidelity first, then the higher score, then the lower id.
-function M.ranks_before(a, b)
-  local la, lb = level_of(a), level_of(b)
-  if la ~= lb then
-    if la == nil then return false end
-    if lb == nil then return true end
-    return la > lb
-  end
-  if a.score ~= b.score then return a.score > b.score end
-  return a.id < b.id
-end
+-- Whether trial a ranks before trial b, as nas.search ranks its best.
+M.ranks_before = require("nas.fidelity").ranks_before
 
 -- The ok, scored trials that are not repeats.
 function M.scored(trials)

@@ -122,11 +122,7 @@ end
 M.cache_key = cache_key
 
 -- The resource amount of a fidelity (epochs, fraction or budget), or nil.
-local function fidelity_level(f)
-  if type(f) ~= "table" then return nil end
-  local v = f.epochs or f.fraction or f.budget
-  return type(v) == "number" and v or nil
-end
+local fidelity_level = require("nas.fidelity").level
 
 -- ---- evaluating one genotype --------------------------------------------------
 

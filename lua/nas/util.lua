@@ -57,4 +57,13 @@ function M.config()
   return cfg
 end
 
+-- The whole content of a file, or nil when it cannot be opened.
+function M.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 return M

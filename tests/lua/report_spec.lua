@@ -187,7 +187,7 @@ describe("nas.report on a real search", function()
     assert.are.equal(info.strategy, h.strategy)
     assert.are.equal("7", h.seed)
     assert.are.equal("maximize accuracy, minimize params, minimize flops", h.objectives)
-    assert.matches("^2 ", h.workers)
+    assert.matches("^2", h.workers) -- the run table says 2 (older stores: worker ids counted)
     assert.are.equal(stats.best(trials).id, data.best)
     assert.matches("^#" .. data.best .. " score", h.best)
     -- the front of the three objectives, as nas.pareto finds it
@@ -249,7 +249,7 @@ describe("nas.report on a real search", function()
     st:close()
     local env = require("luasql.sqlite3").sqlite3()
     local conn = env:connect(hdir .. "/trials.db")
-    assert(conn:execute("INSERT INTO run(key, value) VALUES ('script', " .. ("'%s'"):format(evil:gsub("'", "''")) ..
+    assert(conn:execute("INSERT OR REPLACE INTO run(key, value) VALUES ('script', " .. ("'%s'"):format(evil:gsub("'", "''")) ..
                         ")"))
     conn:close()
     env:close()
