@@ -70,6 +70,14 @@ leaks() {
   esac
 }
 
+# The targets' temporary files (a crashed target leaves its own) go to one
+# folder, removed at the end; in memory when /dev/shm is there.
+base=/tmp
+[ -d /dev/shm ] && [ -w /dev/shm ] && base=/dev/shm
+export TMPDIR="$base/nas_fuzz.$$"
+mkdir -p "$TMPDIR"
+trap 'rm -rf "$TMPDIR"' EXIT
+
 failed=()
 rows=()
 for t in "${targets[@]}"; do
