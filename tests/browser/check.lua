@@ -220,7 +220,8 @@ st:close()
 do
   local env = require("luasql.sqlite3").sqlite3()
   local conn = env:connect(hostile .. "/trials.db")
-  assert(conn:execute(("INSERT INTO run(key, value) VALUES ('script', '%s')"):format(PAYLOADS[1]:gsub("'", "''"))))
+  local sql = "INSERT OR REPLACE INTO run(key, value) VALUES ('script', '%s')"
+  assert(conn:execute(sql:format(PAYLOADS[1]:gsub("'", "''"))))
   conn:close()
   env:close()
 end
