@@ -2,11 +2,12 @@
 # Runs every check CI runs (.ci/run calls this script):
 #   1. the Release build with -Werror (scripts/setup.sh installs packages and builds ./build)
 #      and every test through ctest: C unit tests, Lua specs (busted), end-to-end
-#      scripts, parallel searches, the install test;
+#      scripts, parallel searches, the report in headless Chromium, the install test;
 #   2. an AddressSanitizer + UBSan build (./build-asan) running the C tests, and
 #      the busted specs against its nas.core with libasan preloaded into lua5.4;
 #   3. luacheck with the committed .luacheckrc (when there is one);
-#   4. clang-format: how far each C file is from .clang-format (a report, not a gate).
+#   4. clang-format: how far each C file is from .clang-format (a report, not a gate);
+#   5. fuzzing: every libFuzzer target for NAS_FUZZ_SECONDS (60) seconds (scripts/fuzz.sh).
 # Arguments go to the first ctest run (e.g. -R '^c_'). NAS_TEST_QUICK=1 runs step 1 only.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +22,7 @@ section() { echo; echo "== $*"; }
 # What only the tests need, beside what nasrun needs (setup.sh): PyTorch reads
 # exported models, a headless browser opens reports, and the checks below.
 # --packages prints the list and exits (scripts/footprint.sh uses it).
-TEST_PACKAGES=(python3-torch chromium lua-check clang-format)
+TEST_PACKAGES=(python3-torch chromium lua-check clang-format clang-15 libfuzzer-15-dev llvm-15)
 if [ "${1:-}" = --packages ]; then echo "${TEST_PACKAGES[@]}"; exit 0; fi
 
 # ---- 1. Release build (-Werror) and every test -------------------------------
@@ -114,8 +115,16 @@ for f in $files; do
 done
 echo "clang-format: $total places to reformat in $(echo "$files" | wc -w) files"
 
+# ---- 5. fuzzing ------------------------------------------------------------------
+# Every libFuzzer target (tests/fuzz) for NAS_FUZZ_SECONDS each, after replaying
+# the regression inputs; any crash or sanitizer report fails the run.
+section "fuzzing: ${NAS_FUZZ_SECONDS:-60} s per target (build-fuzz)"
+t0=$(now)
+bash scripts/fuzz.sh "${NAS_FUZZ_SECONDS:-60}" || failed+=(fuzzing)
+took[fuzz]=$(($(now) - t0))
+
 section "times (seconds)"
-for k in release_build test_packages ctest asan_build asan_c_tests asan_specs; do
+for k in release_build test_packages ctest asan_build asan_c_tests asan_specs fuzz; do
   [ -n "${took[$k]:-}" ] && printf '%-14s %6d\n' "$k" "${took[$k]}"
 done
 if [ "${#failed[@]}" -gt 0 ]; then
