@@ -41,8 +41,10 @@ end
 local function evaluate(net, ctx)
   local g = ctx.genotype
   if mode == "basic" or mode == "two" then register() end
-  if mode == "killself" and g.depth == 3 and g.width == 16 and not exists(out .. "/killed") then
-    io.open(out .. "/killed", "w"):close()
+  -- mkdir is atomic: of two workers evaluating such a genotype at once (pad
+  -- 0 and 1 build the same graph), only the first kills itself.
+  if mode == "killself" and g.depth == 3 and g.width == 16 and not exists(out .. "/killed")
+      and os.execute("mkdir '" .. out .. "/killed' 2>/dev/null") then
     core.kill(core.pid(), 9)
   end
   if mode == "timeout" and g.width == 16 then

@@ -249,8 +249,8 @@ describe("nas.report on a real search", function()
     st:close()
     local env = require("luasql.sqlite3").sqlite3()
     local conn = env:connect(hdir .. "/trials.db")
-    assert(conn:execute("INSERT OR REPLACE INTO run(key, value) VALUES ('script', " .. ("'%s'"):format(evil:gsub("'", "''")) ..
-                        ")"))
+    local sql = "INSERT OR REPLACE INTO run(key, value) VALUES ('script', '%s')"
+    assert(conn:execute(sql:format(evil:gsub("'", "''"))))
     conn:close()
     env:close()
     local html = read(report.write(hdir, { title = evil, note = img }))
